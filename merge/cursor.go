@@ -1,0 +1,122 @@
+package merge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+	"time"
+)
+
+// bufSize is how much the cursor reads back at a time.
+const bufSize = 1 << 20
+
+// Cursor computes the SHA-256 of a file that is being written out of order,
+// by hashing its completed prefix in order. Its methods are safe for
+// concurrent use.
+type Cursor struct {
+	r io.ReaderAt
+
+	mu  sync.Mutex
+	h   hash.Hash
+	off int64
+	buf []byte
+}
+
+// NewCursor returns a cursor at offset 0 of r.
+func NewCursor(r io.ReaderAt) *Cursor {
+	return &Cursor{r: r, h: sha256.New()}
+}
+
+// Resume returns a cursor at offset off of r, with the hash state saved by
+// State at that offset.
+func Resume(r io.ReaderAt, off int64, state []byte) (*Cursor, error) {
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+		return nil, fmt.Errorf("restore hash state at %d: %w", off, err)
+	}
+	return &Cursor{r: r, h: h, off: off}, nil
+}
+
+// Offset is the number of bytes hashed so far.
+func (c *Cursor) Offset() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.off
+}
+
+// State returns the offset and the marshaled hash state there, for Resume.
+func (c *Cursor) State() (int64, []byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, err := c.h.(encoding.BinaryMarshaler).MarshalBinary()
+	return c.off, b, err
+}
+
+// Advance hashes the bytes from the cursor's offset up to to. It returns
+// early with ctx's error when ctx is done.
+func (c *Cursor) Advance(ctx context.Context, to int64) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		more, err := c.step(to)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// step hashes one buffer's worth towards to and reports whether more is left.
+func (c *Cursor) step(to int64) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.off >= to {
+		return false, nil
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, bufSize)
+	}
+	n := int64(len(c.buf))
+	if left := to - c.off; left < n {
+		n = left
+	}
+	k, err := c.r.ReadAt(c.buf[:n], c.off)
+	c.h.Write(c.buf[:k])
+	c.off += int64(k)
+	if err != nil && !(errors.Is(err, io.EOF) && int64(k) == n) {
+		return false, fmt.Errorf("hash at offset %d: %w", c.off, err)
+	}
+	return c.off < to, nil
+}
+
+// Sum returns the digest of the bytes hashed so far.
+func (c *Cursor) Sum() [sha256.Size]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var s [sha256.Size]byte
+	c.h.Sum(s[:0])
+	return s
+}
+
+// Follow advances c to prefix() every interval until ctx is done, then
+// returns nil; it returns early only on a read error. The caller cancels ctx
+// when the download has ended and then finishes with Finalize.
+func Follow(ctx context.Context, c *Cursor, prefix func() int64, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := c.Advance(ctx, prefix()); err != nil && ctx.Err() == nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

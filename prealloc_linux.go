@@ -1,0 +1,27 @@
+package main
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// preallocate reserves size bytes for f with fallocate(2), falling back to
+// setting the size when the filesystem cannot reserve space.
+func preallocate(f *os.File, size int64) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if cerr := rc.Control(func(fd uintptr) { err = unix.Fallocate(int(fd), 0, 0, size) }); cerr != nil {
+		return cerr
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG) {
+		return err
+	}
+	return f.Truncate(size)
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"rget/segment"
+)
+
+// maxConnBars is how many connections get a bar of their own; past it the
+// view shows one summary line.
+const maxConnBars = 16
+
+// view shows a download's progress on stderr: mpb bars on a terminal, a
+// plain status line every few seconds otherwise, nothing when quiet.
+type view interface {
+	run(ctx context.Context) // until ctx is done
+	finish(ok bool)          // the download ended; call before ctx is done
+}
+
+func newView(w io.Writer, quiet bool, name string, plan *segment.Plan, prog *segment.Progress) view {
+	switch {
+	case quiet:
+		return nopView{}
+	case isTerminal(w):
+		return newBarView(w, name, plan, prog)
+	default:
+		return &lineView{w: w, name: name, plan: plan, prog: prog, every: 5 * time.Second}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+type nopView struct{}
+
+func (nopView) run(context.Context) {}
+func (nopView) finish(bool)         {}
+
+// lineView prints one status line every few seconds.
+type lineView struct {
+	w     io.Writer
+	name  string
+	plan  *segment.Plan
+	prog  *segment.Progress
+	every time.Duration
+}
+
+func (v *lineView) run(ctx context.Context) {
+	t := time.NewTicker(v.every)
+	defer t.Stop()
+	start, last := time.Now(), int64(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			got := v.prog.Received.Load()
+			rate := float64(got-last) / v.every.Seconds()
+			last = got
+			fmt.Fprintf(v.w, "rget: %s %s%s, %s, %d active connections, %s elapsed\n",
+				v.name, formatBytes(got), ofTotal(got, v.plan.Size()), formatRate(rate),
+				activeConns(v.prog), now.Sub(start).Round(time.Second))
+		}
+	}
+}
+
+func (v *lineView) finish(bool) {}
+
+func ofTotal(got, size int64) string {
+	if size <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" of %s (%.0f%%)", formatBytes(size), 100*float64(got)/float64(size))
+}
+
+func activeConns(prog *segment.Progress) int {
+	n := 0
+	for i := range prog.Conns {
+		if prog.Conns[i].End.Load() != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// barView draws mpb bars: the total with speed and ETA, and one bar per
+// connection (or a summary past maxConnBars).
+type barView struct {
+	p     *mpb.Progress
+	total *mpb.Bar
+	conns []*connBar
+	plan  *segment.Plan
+	prog  *segment.Progress
+	cap   context.CancelFunc
+}
+
+type connBar struct {
+	bar  *mpb.Bar
+	rate atomic.Int64 // bytes per second, for its decorator
+	last int64
+}
+
+func newBarView(w io.Writer, name string, plan *segment.Plan, prog *segment.Progress) *barView {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(48), mpb.WithRefreshRate(150*time.Millisecond))
+	v := &barView{p: p, plan: plan, prog: prog, cap: cancel}
+	size := plan.Size()
+	v.total = p.New(max(size, 0), mpb.BarStyle(),
+		mpb.PrependDecorators(
+			decor.Name(name, decor.WC{W: min(len(name), 24) + 1, C: decor.DindentRight}),
+			decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncWidth),
+		),
+		mpb.AppendDecorators(
+			decor.EwmaSpeed(decor.SizeB1000(0), "% .1f", 30, decor.WCSyncSpace),
+			decor.Name(" ETA "),
+			decor.EwmaETA(decor.ET_STYLE_GO, 30),
+		),
+	)
+	if len(prog.Conns) > maxConnBars {
+		v.total.SetPriority(0)
+		summary := p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+			return fmt.Sprintf("  %d of %d connections active", activeConns(prog), len(prog.Conns))
+		})))
+		v.conns = append(v.conns, &connBar{bar: summary})
+		return v
+	}
+	for i := range prog.Conns {
+		cb := &connBar{}
+		cb.bar = p.New(0, mpb.BarStyle().Lbound(" ").Rbound(" ").Filler("-").Tip("-").Padding(" "),
+			mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+				c := &prog.Conns[i]
+				if c.End.Load() == 0 {
+					return fmt.Sprintf("  #%-3d idle", i+1)
+				}
+				return fmt.Sprintf("  #%-3d @%s", i+1, formatBytes(c.Start.Load()))
+			}, decor.WCSyncWidthR)),
+			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+				return formatRate(float64(cb.rate.Load()))
+			}, decor.WCSyncSpace)),
+		)
+		v.conns = append(v.conns, cb)
+	}
+	return v
+}
+
+func (v *barView) run(ctx context.Context) {
+	const every = 150 * time.Millisecond
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			v.update(now.Sub(last))
+			last = now
+		}
+	}
+}
+
+func (v *barView) update(dt time.Duration) {
+	if size := v.plan.Size(); size > 0 {
+		v.total.SetTotal(size, false)
+	}
+	v.total.EwmaSetCurrent(v.prog.Received.Load(), dt)
+	if len(v.prog.Conns) > maxConnBars {
+		return
+	}
+	for i, cb := range v.conns {
+		c := &v.prog.Conns[i]
+		start, end, pos := c.Start.Load(), c.End.Load(), c.Pos.Load()
+		if end > start {
+			cb.bar.SetTotal(end-start, false)
+			cb.bar.SetCurrent(pos - start)
+		}
+		got := c.Received.Load()
+		cb.rate.Store(int64(float64(got-cb.last) / dt.Seconds()))
+		cb.last = got
+	}
+}
+
+// finish completes the total bar on success, drops the connection bars and
+// waits for mpb to draw its last frame.
+func (v *barView) finish(ok bool) {
+	if ok {
+		v.update(150 * time.Millisecond)
+		v.total.SetTotal(-1, true)
+	} else {
+		v.total.Abort(false)
+	}
+	for _, cb := range v.conns {
+		cb.bar.Abort(true)
+	}
+	v.p.Wait()
+	v.cap()
+}

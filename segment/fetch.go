@@ -1,0 +1,278 @@
+package segment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Options configures Fetch.
+type Options struct {
+	// Connections is the number of ranges fetched at once. If zero, 8.
+	Connections int
+	// BufferSize is each connection's copy buffer. If zero, 256 KiB.
+	BufferSize int
+	// Retries is how many times one range is retried after a transient
+	// failure (reset, timeout, truncated body, 408, 429, 5xx). If zero, 8;
+	// negative means never.
+	Retries int
+	// Backoff is the wait before retry attempt (1-based). If nil,
+	// exponential from 250 ms to 15 s with jitter. Tests set it to return 0.
+	Backoff func(attempt int) time.Duration
+	// Header holds extra request headers (credentials, User-Agent).
+	Header http.Header
+	// Progress receives byte counts as they arrive. May be nil.
+	Progress *Progress
+}
+
+// Progress is what a running Fetch reports, for the caller to read at any
+// time: counters only, updated atomically by the workers.
+type Progress struct {
+	Received atomic.Int64 // body bytes received, over all connections
+	Retries  atomic.Int64 // requests retried after a transient failure
+	Conns    []ConnProgress
+}
+
+// ConnProgress is what one connection (worker) is doing.
+type ConnProgress struct {
+	Received atomic.Int64 // body bytes received by this connection
+	Start    atomic.Int64 // the range being fetched: [Start, End)
+	End      atomic.Int64 // 0 when idle
+	Pos      atomic.Int64 // next offset to be written in [Start, End)
+}
+
+// NewProgress returns counters for a fetch with conns connections.
+func NewProgress(conns int) *Progress {
+	return &Progress{Conns: make([]ConnProgress, max(conns, 1))}
+}
+
+// counter is the io.Writer end of the TeeReader each body is read through.
+type counter struct{ total, conn *atomic.Int64 }
+
+func (c counter) Write(p []byte) (int, error) {
+	c.total.Add(int64(len(p)))
+	c.conn.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// fetcher holds what the workers of one Fetch share.
+type fetcher struct {
+	client *http.Client
+	remote *Remote
+	dst    io.WriterAt
+	plan   *Plan
+	opts   Options
+	prog   *Progress
+}
+
+// Fetch downloads the ranges of plan from r into dst and returns when every
+// worker has exited: nil once every range is written, or the first error,
+// which cancels the other workers. A remote without range support is
+// fetched as one stream. dst receives non-overlapping WriteAt calls from
+// several goroutines at once (an *os.File allows that).
+func Fetch(ctx context.Context, client *http.Client, r *Remote, dst io.WriterAt, plan *Plan, opts Options) error {
+	if opts.Connections <= 0 {
+		opts.Connections = 8
+	}
+	if opts.BufferSize <= 0 {
+		opts.BufferSize = 256 << 10
+	}
+	if opts.Retries == 0 {
+		opts.Retries = 8
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = defaultBackoff
+	}
+	prog := opts.Progress
+	if prog == nil || len(prog.Conns) < opts.Connections {
+		prog = NewProgress(opts.Connections)
+	}
+	f := &fetcher{client: client, remote: r, dst: dst, plan: plan, opts: opts, prog: prog}
+	if !r.Ranges {
+		return f.stream(ctx, &prog.Conns[0])
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for i := 0; i < opts.Connections; i++ {
+		c := &prog.Conns[i]
+		g.Go(func() error { return f.worker(ctx, c) })
+	}
+	return g.Wait()
+}
+
+// defaultBackoff grows from 250 ms to 15 s, each wait randomized by ±50% so
+// that many connections failing together do not retry in lockstep.
+func defaultBackoff(attempt int) time.Duration {
+	d := 250 * time.Millisecond << min(attempt-1, 6)
+	d = min(d, 15*time.Second)
+	return d/2 + rand.N(d)
+}
+
+// worker takes ranges from the plan until none is left.
+func (f *fetcher) worker(ctx context.Context, c *ConnProgress) error {
+	buf := make([]byte, f.opts.BufferSize)
+	defer c.End.Store(0)
+	for ctx.Err() == nil {
+		pt := f.plan.take()
+		if pt == nil {
+			return nil
+		}
+		err := f.fetchPart(ctx, pt, c, buf)
+		f.plan.release(pt)
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// fetchPart fetches what is left of pt, retrying transient failures from the
+// last byte written.
+func (f *fetcher) fetchPart(ctx context.Context, pt *part, c *ConnProgress, buf []byte) error {
+	for attempt := 1; ; attempt++ {
+		err := f.fetchOnce(ctx, pt, c, buf)
+		if err == nil {
+			return nil
+		}
+		if f.opts.Retries < 0 || attempt > f.opts.Retries || !retryable(ctx, err) {
+			return err
+		}
+		f.prog.Retries.Add(1)
+		if werr := wait(ctx, retryDelay(err, attempt, f.opts.Backoff)); werr != nil {
+			return err
+		}
+	}
+}
+
+// fetchOnce issues one ranged request for the rest of pt and copies the body.
+func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf []byte) error {
+	end, ok := f.plan.remaining(pt)
+	if !ok {
+		return nil
+	}
+	from := pt.start + pt.done.Load()
+	c.Start.Store(pt.start)
+	c.End.Store(end)
+	c.Pos.Store(from)
+	resp, err := f.get(ctx, from, end)
+	if err != nil {
+		return fmt.Errorf("range [%d,%d): %w", from, end, err)
+	}
+	defer resp.Body.Close()
+	body := io.TeeReader(resp.Body, counter{&f.prog.Received, &c.Received})
+	pos := from
+	for {
+		want := len(buf)
+		if left := end - pos; left < int64(want) {
+			want = int(left)
+		}
+		n, rerr := io.ReadFull(body, buf[:want])
+		if n > 0 {
+			k := f.plan.claim(pt, pos, n)
+			if k > 0 {
+				if _, err := f.dst.WriteAt(buf[:k], pos); err != nil {
+					return fmt.Errorf("range [%d,%d): write: %w", from, end, err)
+				}
+				f.plan.wrote(pt, k)
+				pos += int64(k)
+				c.Pos.Store(pos)
+			}
+			if k < n || pos >= end {
+				// Done, or the tail was split off and another worker has it.
+				return nil
+			}
+		}
+		if rerr != nil {
+			if errors.Is(rerr, io.EOF) {
+				rerr = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("range [%d,%d): body ended at %d: %w", from, end, pos, rerr)
+		}
+		// The range may have been split: refresh the end.
+		end, _ = f.plan.remaining(pt)
+		if pos >= end {
+			return nil
+		}
+	}
+}
+
+// get requests [from, end) with If-Range and checks that the answer is
+// exactly that range of the pinned version of the resource.
+func (f *fetcher) get(ctx context.Context, from, end int64) (*http.Response, error) {
+	req, err := newRequest(ctx, f.remote.FinalURL, f.opts.Header)
+	if err != nil {
+		return nil, err
+	}
+	asked := formatRange(from, end)
+	req.Header.Set("Range", asked)
+	if v := f.remote.ifRange(); v != "" {
+		req.Header.Set("If-Range", v)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.check(resp, asked, from, end); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
+// check validates a response to the ranged request asked for [from, end).
+func (f *fetcher) check(resp *http.Response, asked string, from, end int64) error {
+	if err := f.sameVersion(resp); err != nil {
+		return err
+	}
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+	case http.StatusOK:
+		if f.remote.ifRange() != "" {
+			// If-Range answered with the whole resource: it no longer
+			// matches the validator.
+			return fmt.Errorf("%s: %w", resp.Request.URL.Redacted(), ErrChanged)
+		}
+		return fmt.Errorf("%s: %w", resp.Request.URL.Redacted(), ErrRangeIgnored)
+	default:
+		return statusError(resp)
+	}
+	got := resp.Header.Get("Content-Range")
+	cr, err := parseContentRange(got)
+	if err != nil {
+		return &RangeError{Asked: asked, Got: fmt.Sprintf("Content-Range %q", got), Reason: "unparsable"}
+	}
+	if cr.start != from || cr.end != end {
+		return &RangeError{Asked: asked, Got: "Content-Range " + got, Reason: "not the range asked for"}
+	}
+	if cr.total != f.remote.Size {
+		return &RangeError{Asked: asked, Got: "Content-Range " + got,
+			Reason: fmt.Sprintf("complete length is not the %d bytes probed", f.remote.Size)}
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength != end-from {
+		return &RangeError{Asked: asked, Got: fmt.Sprintf("Content-Length %d", resp.ContentLength),
+			Reason: "length does not match the range"}
+	}
+	if e := contentEncoding(resp.Header); e != "" {
+		return &RangeError{Asked: asked, Got: "Content-Encoding " + e, Reason: "a range must be sent as stored"}
+	}
+	return nil
+}
+
+// sameVersion reports ErrChanged when resp carries a validator different
+// from the one probed.
+func (f *fetcher) sameVersion(resp *http.Response) error {
+	r := f.remote
+	if tag := resp.Header.Get("ETag"); r.ETag != "" && tag != "" && tag != r.ETag {
+		return fmt.Errorf("%s: ETag %s, was %s: %w", resp.Request.URL.Redacted(), tag, r.ETag, ErrChanged)
+	}
+	if lm := resp.Header.Get("Last-Modified"); r.ETag == "" && r.LastModified != "" && lm != "" && lm != r.LastModified {
+		return fmt.Errorf("%s: Last-Modified %s, was %s: %w", resp.Request.URL.Redacted(), lm, r.LastModified, ErrChanged)
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package segment
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Remote describes the resource found by Probe: where it finally lives, how
+// large it is, whether it serves byte ranges, and the validators that pin the
+// version being fetched.
+type Remote struct {
+	URL          string // as asked
+	FinalURL     string // after redirects; ranges are requested here
+	Size         int64  // complete length in bytes; -1 when unknown
+	Ranges       bool   // the server answered the probe with a 206
+	ETag         string // as sent, including quotes and any W/ prefix
+	LastModified string
+	Filename     string // the Content-Disposition filename, unsanitized; "" if none
+	Encoding     string // Content-Encoding of the probe response, "" for identity
+}
+
+// ifRange returns the validator to send in If-Range, or "" when there is
+// none usable. RFC 9110 forbids weak entity tags in If-Range, so a weak ETag
+// falls back to Last-Modified.
+func (r *Remote) ifRange() string {
+	if r.ETag != "" && !strings.HasPrefix(r.ETag, "W/") {
+		return r.ETag
+	}
+	return r.LastModified
+}
+
+// ClientOptions configures NewClient.
+type ClientOptions struct {
+	// Connections is the number of connections the download uses at once;
+	// the Transport keeps that many per host. If zero, 8.
+	Connections int
+	// AllowInsecureRedirect permits a redirect from https to http. If false,
+	// such a redirect fails.
+	AllowInsecureRedirect bool
+	// Insecure skips TLS certificate verification.
+	Insecure bool
+	// ConnectTimeout bounds dialing and the TLS handshake. If zero, 30 s.
+	ConnectTimeout time.Duration
+	// HeaderTimeout bounds the wait for response headers. If zero, 60 s.
+	HeaderTimeout time.Duration
+}
+
+// NewClient returns an HTTP/1.1 client sized for o.Connections: Go's HTTP/2
+// client would multiplex every range onto one TCP connection, which defeats
+// the point (golang/go#37373). Proxies come from the environment.
+func NewClient(o ClientOptions) *http.Client {
+	n := o.Connections
+	if n <= 0 {
+		n = 8
+	}
+	connect := o.ConnectTimeout
+	if connect <= 0 {
+		connect = 30 * time.Second
+	}
+	header := o.HeaderTimeout
+	if header <= 0 {
+		header = 60 * time.Second
+	}
+	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		TLSHandshakeTimeout:   connect,
+		ResponseHeaderTimeout: header,
+		// One more than n: the probe's connection, and one that a split
+		// range has just abandoned, may still be counted while closing.
+		MaxConnsPerHost:     2 * n,
+		MaxIdleConnsPerHost: n + 1,
+		MaxIdleConns:        2*n + 8,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: o.Insecure},
+	}
+	return &http.Client{
+		Transport: tr,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return fmt.Errorf("stopped after %d redirects", len(via))
+			}
+			prev := via[len(via)-1].URL
+			if prev.Scheme == "https" && req.URL.Scheme == "http" && !o.AllowInsecureRedirect {
+				return fmt.Errorf("refusing redirect from https to http (%s); allow it with --allow-insecure-redirect", req.URL.Redacted())
+			}
+			return nil
+		},
+	}
+}
+
+// Probe asks for the first byte of rawURL (a HEAD is often wrong or refused)
+// and describes the resource from the answer. hdr holds extra request
+// headers (credentials, User-Agent) and may be nil.
+func Probe(ctx context.Context, client *http.Client, rawURL string, hdr http.Header) (*Remote, error) {
+	req, err := newRequest(ctx, rawURL, hdr)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Range", formatRange(0, 1))
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("probe: %w", err)
+	}
+	defer resp.Body.Close()
+	r := &Remote{
+		URL:          rawURL,
+		FinalURL:     resp.Request.URL.String(),
+		Size:         -1,
+		ETag:         resp.Header.Get("ETag"),
+		LastModified: resp.Header.Get("Last-Modified"),
+		Filename:     dispositionFilename(resp.Header.Get("Content-Disposition")),
+		Encoding:     contentEncoding(resp.Header),
+	}
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		cr, err := parseContentRange(resp.Header.Get("Content-Range"))
+		if err != nil {
+			return nil, fmt.Errorf("probe %s: %w", req.URL.Redacted(), err)
+		}
+		if cr.start != 0 || cr.end != 1 {
+			return nil, fmt.Errorf("probe %s: %w", req.URL.Redacted(),
+				&RangeError{Asked: "bytes=0-0", Got: resp.Header.Get("Content-Range"), Reason: "wrong range"})
+		}
+		r.Size = cr.total
+		// An unknown complete length ("bytes 0-0/*") cannot be planned.
+		r.Ranges = cr.total > 0 && r.Encoding == ""
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	case http.StatusRequestedRangeNotSatisfiable:
+		// The only resource without a first byte is the empty one.
+		cr, err := parseContentRange(resp.Header.Get("Content-Range"))
+		if err != nil || cr.total != 0 {
+			return nil, fmt.Errorf("probe %s: 416 for the first byte: %w", req.URL.Redacted(), statusError(resp))
+		}
+		r.Size, r.Ranges = 0, true
+	case http.StatusOK:
+		if r.Encoding == "" {
+			r.Size = resp.ContentLength
+		}
+	default:
+		return nil, statusError(resp)
+	}
+	return r, nil
+}
+
+// newRequest builds a GET for rawURL carrying hdr, asking for the bytes as
+// stored (no compression: a compressed range has no stable offsets).
+func newRequest(ctx context.Context, rawURL string, hdr http.Header) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bad URL: %w", err)
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return nil, fmt.Errorf("bad URL %q: scheme must be http or https", req.URL.Redacted())
+	}
+	if req.URL.Host == "" {
+		return nil, fmt.Errorf("bad URL %q: no host", req.URL.Redacted())
+	}
+	for k, vs := range hdr {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "rget")
+	}
+	return req, nil
+}
+
+// contentEncoding returns the response's Content-Encoding, "" for identity.
+func contentEncoding(h http.Header) string {
+	e := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding")))
+	if e == "identity" {
+		return ""
+	}
+	return e
+}
+
+// dispositionFilename returns the filename parameter of a Content-Disposition
+// value (filename* preferred, as mime decodes it), or "".
+func dispositionFilename(v string) string {
+	if v == "" {
+		return ""
+	}
+	_, params, err := mime.ParseMediaType(v)
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
+		return ""
+	}
+	return params["filename"]
+}
