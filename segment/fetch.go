@@ -78,18 +78,7 @@ type fetcher struct {
 // fetched as one stream. dst receives non-overlapping WriteAt calls from
 // several goroutines at once (an *os.File allows that).
 func Fetch(ctx context.Context, client *http.Client, r *Remote, dst io.WriterAt, plan *Plan, opts Options) error {
-	if opts.Connections <= 0 {
-		opts.Connections = 8
-	}
-	if opts.BufferSize <= 0 {
-		opts.BufferSize = 256 << 10
-	}
-	if opts.Retries == 0 {
-		opts.Retries = 8
-	}
-	if opts.Backoff == nil {
-		opts.Backoff = defaultBackoff
-	}
+	opts.defaults()
 	prog := opts.Progress
 	if prog == nil || len(prog.Conns) < opts.Connections {
 		prog = NewProgress(opts.Connections)
@@ -104,6 +93,22 @@ func Fetch(ctx context.Context, client *http.Client, r *Remote, dst io.WriterAt,
 		g.Go(func() error { return f.worker(ctx, c) })
 	}
 	return g.Wait()
+}
+
+// defaults fills in the zero fields of o.
+func (o *Options) defaults() {
+	if o.Connections <= 0 {
+		o.Connections = 8
+	}
+	if o.BufferSize <= 0 {
+		o.BufferSize = 256 << 10
+	}
+	if o.Retries == 0 {
+		o.Retries = 8
+	}
+	if o.Backoff == nil {
+		o.Backoff = defaultBackoff
+	}
 }
 
 // defaultBackoff grows from 250 ms to 15 s, each wait randomized by ±50% so

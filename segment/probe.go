@@ -102,9 +102,30 @@ func NewClient(o ClientOptions) *http.Client {
 }
 
 // Probe asks for the first byte of rawURL (a HEAD is often wrong or refused)
-// and describes the resource from the answer. hdr holds extra request
-// headers (credentials, User-Agent) and may be nil.
-func Probe(ctx context.Context, client *http.Client, rawURL string, hdr http.Header) (*Remote, error) {
+// and describes the resource from the answer. Of opts it uses Header,
+// Retries and Backoff: transient failures are retried, but a host that
+// cannot be reached at all fails at once.
+func Probe(ctx context.Context, client *http.Client, rawURL string, opts Options) (*Remote, error) {
+	opts.defaults()
+	for attempt := 1; ; attempt++ {
+		r, err := probeOnce(ctx, client, rawURL, opts.Header)
+		if err == nil {
+			return r, nil
+		}
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			return nil, err
+		}
+		if opts.Retries < 0 || attempt > opts.Retries || !retryable(ctx, err) {
+			return nil, err
+		}
+		if werr := wait(ctx, retryDelay(err, attempt, opts.Backoff)); werr != nil {
+			return nil, err
+		}
+	}
+}
+
+func probeOnce(ctx context.Context, client *http.Client, rawURL string, hdr http.Header) (*Remote, error) {
 	req, err := newRequest(ctx, rawURL, hdr)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,230 @@
+package merge
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// partFile writes data to a new part file in a temp dir and returns it open.
+func partFile(t *testing.T, data []byte) (*os.File, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "out.part")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, path
+}
+
+func randBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func TestCursorInSteps(t *testing.T) {
+	t.Parallel()
+	data := randBytes(t, 3*bufSize+12345)
+	f, _ := partFile(t, data)
+	defer f.Close()
+	c := NewCursor(f)
+	ctx := context.Background()
+	for _, to := range []int64{0, 1, 17, bufSize, bufSize + 1, 2*bufSize + 5, int64(len(data)), int64(len(data))} {
+		if err := c.Advance(ctx, to); err != nil {
+			t.Fatalf("Advance(%d): %v", to, err)
+		}
+		if got := c.Offset(); got != to {
+			t.Fatalf("Offset() = %d, want %d", got, to)
+		}
+	}
+	if got, want := c.Sum(), sha256.Sum256(data); got != want {
+		t.Fatalf("Sum() = %x, want %x", got, want)
+	}
+}
+
+func TestCursorResume(t *testing.T) {
+	t.Parallel()
+	data := randBytes(t, 2*bufSize+7)
+	f, _ := partFile(t, data)
+	defer f.Close()
+	ctx := context.Background()
+	c := NewCursor(f)
+	if err := c.Advance(ctx, bufSize+3); err != nil {
+		t.Fatal(err)
+	}
+	off, state, err := c.State()
+	if err != nil || off != bufSize+3 {
+		t.Fatalf("State() = %d, %v, want offset %d", off, err, bufSize+3)
+	}
+	r, err := Resume(f, off, state)
+	if err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if err := r.Advance(ctx, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Sum(), sha256.Sum256(data); got != want {
+		t.Fatalf("resumed Sum() = %x, want %x", got, want)
+	}
+	if _, err := Resume(f, 0, []byte("garbage")); err == nil {
+		t.Fatal("Resume with a garbage state succeeded")
+	}
+}
+
+// TestCursorPastEOF: asking for bytes the file does not have is an error,
+// not a silent short hash.
+func TestCursorPastEOF(t *testing.T) {
+	t.Parallel()
+	f, _ := partFile(t, []byte("short"))
+	defer f.Close()
+	c := NewCursor(f)
+	if err := c.Advance(context.Background(), 10); err == nil {
+		t.Fatal("Advance past EOF succeeded")
+	}
+}
+
+// TestFollow: the cursor keeps up with a growing prefix and stops when its
+// context is cancelled.
+func TestFollow(t *testing.T) {
+	t.Parallel()
+	data := randBytes(t, 4*bufSize)
+	f, _ := partFile(t, data)
+	defer f.Close()
+	c := NewCursor(f)
+	var prefix atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Follow(ctx, c, prefix.Load, time.Millisecond) }()
+	for _, p := range []int64{bufSize / 2, 3 * bufSize, int64(len(data))} {
+		prefix.Store(p)
+		deadline := time.Now().Add(10 * time.Second)
+		for c.Offset() < p {
+			if time.Now().After(deadline) {
+				t.Fatalf("cursor stuck at %d, prefix %d", c.Offset(), p)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("Follow returned early: %v", err)
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow() = %v, want nil after cancel", err)
+	}
+	if got, want := c.Sum(), sha256.Sum256(data); got != want {
+		t.Fatalf("Sum() = %x, want %x", got, want)
+	}
+}
+
+func TestFinalize(t *testing.T) {
+	t.Parallel()
+	data := randBytes(t, 1000)
+	good := sha256.Sum256(data)
+	for _, tc := range []struct {
+		name    string
+		size    int64
+		want    string
+		exists  bool
+		replace bool
+		check   func(error) bool
+	}{
+		{"no digest", 1000, "", false, false, func(err error) bool { return err == nil }},
+		{"right digest", 1000, hex.EncodeToString(good[:]), false, false, func(err error) bool { return err == nil }},
+		{"wrong digest", 1000, hex.EncodeToString(make([]byte, 32)), false, false, func(err error) bool {
+			var ce *ChecksumError
+			return errors.As(err, &ce) && ce.Got == hex.EncodeToString(good[:])
+		}},
+		{"wrong size", 999, "", false, false, func(err error) bool {
+			var se *SizeError
+			return errors.As(err, &se)
+		}},
+		{"final exists", 1000, "", true, false, func(err error) bool { return errors.Is(err, ErrExists) }},
+		{"final replaced", 1000, "", true, true, func(err error) bool { return err == nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f, part := partFile(t, data)
+			final := filepath.Join(filepath.Dir(part), "out")
+			if tc.exists {
+				if err := os.WriteFile(final, []byte("other"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := NewCursor(f)
+			sum, err := Finalize(context.Background(), f, c, Options{Part: part, Final: final, Size: tc.size, Want: tc.want, Replace: tc.replace})
+			if !tc.check(err) {
+				t.Fatalf("Finalize() error = %v", err)
+			}
+			got, rerr := os.ReadFile(final)
+			switch {
+			case err == nil:
+				if rerr != nil || string(got) != string(data) || sum != good {
+					t.Fatalf("published %d bytes (%v), sum %x; want the data, sum %x", len(got), rerr, sum, good)
+				}
+				if _, err := os.Stat(part); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("part file still there after publish: %v", err)
+				}
+			case tc.exists:
+				if string(got) != "other" {
+					t.Fatalf("existing final was changed to %d bytes", len(got))
+				}
+			default:
+				if !errors.Is(rerr, os.ErrNotExist) {
+					t.Fatalf("final exists after a failed Finalize: %v", rerr)
+				}
+			}
+		})
+	}
+}
+
+func TestHashFile(t *testing.T) {
+	t.Parallel()
+	data := randBytes(t, 5000)
+	_, path := partFile(t, data)
+	sum, n, err := HashFile(context.Background(), path)
+	if err != nil || n != 5000 || sum != sha256.Sum256(data) {
+		t.Fatalf("HashFile() = %x, %d, %v", sum, n, err)
+	}
+	if _, _, err := HashFile(context.Background(), path+".missing"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("HashFile(missing) error = %v, want ErrNotExist", err)
+	}
+}
+
+func BenchmarkCursor(b *testing.B) {
+	data := make([]byte, 64<<20)
+	rand.Read(data)
+	path := filepath.Join(b.TempDir(), "part")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		c := NewCursor(f)
+		if err := c.Advance(context.Background(), int64(len(data))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
