@@ -24,6 +24,7 @@ import (
 type getConfig struct {
 	URL         string
 	Output      string // "" derives it from the server's answer
+	Dir         string // where a derived name goes; "" is the current directory
 	Connections int
 	SHA256      string // expected digest, lower-case hex, or ""
 	Force       bool
@@ -43,6 +44,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 		ArgsUsage: "URL",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (default: the server's file name, in the current directory)"},
+			&cli.StringFlag{Name: "dir", Aliases: []string{"d"}, Usage: "put the file in `DIR` (with -o: relative to it)"},
 			&cli.IntFlag{Name: "connections", Aliases: []string{"c"}, Value: 8, Usage: "number of connections at once", EnvVars: []string{"RGET_CONNECTIONS"}},
 			&cli.StringFlag{Name: "sha256", Usage: "expected SHA-256 of the file, in `HEX`; a mismatch exits 3 and publishes nothing"},
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "replace an existing output file"},
@@ -75,6 +77,7 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 	cfg := getConfig{
 		URL:         c.Args().First(),
 		Output:      c.String("output"),
+		Dir:         c.String("dir"),
 		Connections: c.Int("connections"),
 		SHA256:      strings.ToLower(strings.TrimSpace(c.String("sha256"))),
 		Force:       c.Bool("force"),
@@ -181,7 +184,7 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 		Connections: cfg.Connections, Insecure: cfg.Insecure, AllowInsecureRedirect: cfg.AllowHTTP,
 	})
 	defer client.CloseIdleConnections()
-	remote, err := segment.Probe(ctx, client, cfg.URL, cfg.Header)
+	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{Header: cfg.Header, Retries: cfg.Retries})
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +260,9 @@ func outputPath(cfg getConfig, r *segment.Remote) (string, error) {
 	out := cfg.Output
 	if out == "" {
 		out = segment.FileName(r)
+	}
+	if cfg.Dir != "" && !filepath.IsAbs(out) {
+		out = filepath.Join(cfg.Dir, out)
 	}
 	if fi, err := os.Stat(out); err == nil {
 		if fi.IsDir() {

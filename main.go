@@ -116,6 +116,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
+		// cli.HelpFlag and cli.VersionFlag are package variables that every
+		// run writes to; each App gets flags of its own instead.
+		HideHelp:    true,
+		HideVersion: true,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"},
+			&cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "print the version"},
+		},
+		Action: func(c *cli.Context) error {
+			switch {
+			case c.Bool("version"):
+				fmt.Fprintf(stdout, "rget version %s\n", version)
+				return nil
+			case c.Bool("help") || c.NArg() == 0:
+				return cli.ShowAppHelp(c)
+			}
+			return usagef("unknown command %q", c.Args().First())
+		},
 		// urfave/cli must never exit the process itself: deferred cleanup
 		// would be skipped.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -127,6 +145,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsage
+		c.HideHelp = true
+		c.Flags = append(c.Flags, &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"})
+		action := c.Action
+		c.Action = func(cc *cli.Context) error {
+			if cc.Bool("help") {
+				return cli.ShowCommandHelp(cc, cc.Command.Name)
+			}
+			return action(cc)
+		}
 	}
 	return app
 }

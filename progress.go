@@ -116,16 +116,16 @@ type connBar struct {
 
 func newBarView(w io.Writer, name string, plan *segment.Plan, prog *segment.Progress) *barView {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(48), mpb.WithRefreshRate(150*time.Millisecond))
+	p := mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithAutoRefresh(), mpb.WithWidth(48), mpb.WithRefreshRate(150*time.Millisecond))
 	v := &barView{p: p, plan: plan, prog: prog, cap: cancel}
 	size := plan.Size()
 	v.total = p.New(max(size, 0), mpb.BarStyle(),
 		mpb.PrependDecorators(
 			decor.Name(name, decor.WC{W: min(len(name), 24) + 1, C: decor.DindentRight}),
-			decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncWidth),
+			decor.CountersKibiByte("% .1f / % .1f"),
 		),
 		mpb.AppendDecorators(
-			decor.EwmaSpeed(decor.SizeB1000(0), "% .1f", 30, decor.WCSyncSpace),
+			decor.EwmaSpeed(decor.SizeB1000(0), "% .1f", 30, decor.WC{W: 12}),
 			decor.Name(" ETA "),
 			decor.EwmaETA(decor.ET_STYLE_GO, 30),
 		),
@@ -147,10 +147,10 @@ func newBarView(w io.Writer, name string, plan *segment.Plan, prog *segment.Prog
 					return fmt.Sprintf("  #%-3d idle", i+1)
 				}
 				return fmt.Sprintf("  #%-3d @%s", i+1, formatBytes(c.Start.Load()))
-			}, decor.WCSyncWidthR)),
+			})),
 			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
 				return formatRate(float64(cb.rate.Load()))
-			}, decor.WCSyncSpace)),
+			}, decor.WC{W: 12})),
 		)
 		v.conns = append(v.conns, cb)
 	}
@@ -174,10 +174,13 @@ func (v *barView) run(ctx context.Context) {
 }
 
 func (v *barView) update(dt time.Duration) {
+	got := v.prog.Received.Load()
 	if size := v.plan.Size(); size > 0 {
-		v.total.SetTotal(size, false)
+		// A bar made with a known total completes when current reaches it:
+		// only finish may do that.
+		got = min(got, size-1)
 	}
-	v.total.EwmaSetCurrent(v.prog.Received.Load(), dt)
+	v.total.EwmaSetCurrent(got, dt)
 	if len(v.prog.Conns) > maxConnBars {
 		return
 	}
@@ -195,17 +198,25 @@ func (v *barView) update(dt time.Duration) {
 }
 
 // finish completes the total bar on success, drops the connection bars and
-// waits for mpb to draw its last frame.
+// stops mpb after its last frame.
 func (v *barView) finish(ok bool) {
 	if ok {
 		v.update(150 * time.Millisecond)
-		v.total.SetTotal(-1, true)
-	} else {
-		v.total.Abort(false)
+		if size := v.plan.Size(); size > 0 {
+			v.total.SetCurrent(size)
+		} else {
+			// Made with total 0 (size unknown): complete at the count.
+			v.total.SetTotal(-1, true)
+		}
 	}
+	// Abort is a no-op on a completed bar, and ends any other, so that Wait
+	// cannot hang on a bar whose total was never reached.
+	v.total.Abort(false)
 	for _, cb := range v.conns {
 		cb.bar.Abort(true)
 	}
-	v.p.Wait()
+	// Shutdown, not Wait: Wait blocks until every bar has been rendered
+	// complete, which need not happen once the bars stop being updated.
+	v.p.Shutdown()
 	v.cap()
 }

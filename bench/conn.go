@@ -1,0 +1,133 @@
+package bench
+
+// This file holds pacedConn, the net.Conn wrapper that caps one connection's
+// send rate with a token bucket.
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// maxBurst is the credit a paced connection may accumulate, unless one piece
+// takes longer to send.
+const maxBurst = 250 * time.Millisecond
+
+// errAborted is returned by writes on a connection whose request was
+// cancelled (the client is gone).
+var errAborted = errors.New("bench: connection aborted: request context done")
+
+// pacedConn is a server-side connection whose writes are paced at rate bytes
+// per second (0 = unlimited), with a token bucket kept as a virtual clock:
+// next is when the bytes written so far are due, and a write waits until its
+// bytes are due. The bucket starts empty (next = accept time) and holds at
+// most burst of credit (next never lags now by more), so a write that was
+// late, because the handler or the scheduler was, is made up for, and the
+// average rate stays accurate on a busy machine; yet an idle connection
+// cannot save up more than burst. Writes are split into pieces of about
+// 10 ms of sending, so that each wait is short and the pace smooth.
+type pacedConn struct {
+	net.Conn
+	rate  int64
+	piece int
+	burst time.Duration
+
+	mu   sync.Mutex
+	next time.Time // guarded by mu
+
+	closed    chan struct{} // closed by Close
+	closeOnce sync.Once
+	closeErr  error
+
+	aborted   chan struct{} // closed by abort
+	abortOnce sync.Once
+
+	gone     chan struct{} // closed when net/http is done with the connection
+	goneOnce sync.Once
+}
+
+func newPacedConn(c net.Conn, rate int64) *pacedConn {
+	pc := &pacedConn{
+		Conn:    c,
+		rate:    rate,
+		closed:  make(chan struct{}),
+		aborted: make(chan struct{}),
+		gone:    make(chan struct{}),
+		next:    time.Now(),
+	}
+	if rate > 0 {
+		pc.piece = int(min(max(rate/100, 256), 64<<10))
+		pc.burst = max(pc.due(pc.piece), maxBurst)
+	}
+	return pc
+}
+
+// due returns how long n bytes take at the connection's rate.
+func (c *pacedConn) due(n int) time.Duration {
+	return time.Duration(int64(n) * int64(time.Second) / c.rate)
+}
+
+func (c *pacedConn) Write(p []byte) (int, error) {
+	if c.rate <= 0 {
+		return c.Conn.Write(p)
+	}
+	var n int
+	for len(p) > 0 {
+		k := min(len(p), c.piece)
+		if err := c.pace(k); err != nil {
+			return n, err
+		}
+		m, err := c.Conn.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// pace waits until k more bytes may be sent, or until the connection is
+// closed or aborted.
+func (c *pacedConn) pace(k int) error {
+	select {
+	case <-c.aborted:
+		return errAborted
+	default:
+	}
+	now := time.Now()
+	c.mu.Lock()
+	if floor := now.Add(-c.burst); c.next.Before(floor) {
+		c.next = floor
+	}
+	c.next = c.next.Add(c.due(k))
+	wait := c.next.Sub(now)
+	c.mu.Unlock()
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.closed:
+		return net.ErrClosed
+	case <-c.aborted:
+		return errAborted
+	}
+}
+
+// abort makes pending and future writes fail: the request being answered on
+// this connection was cancelled.
+func (c *pacedConn) abort() { c.abortOnce.Do(func() { close(c.aborted) }) }
+
+// Close closes the connection; it is idempotent.
+func (c *pacedConn) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.closeErr = c.Conn.Close()
+	})
+	return c.closeErr
+}
