@@ -8,16 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sync/errgroup"
-
-	"rget/merge"
-	"rget/segment"
 )
 
 // getConfig is everything `rget get` was asked to do.
@@ -28,6 +21,7 @@ type getConfig struct {
 	Connections int
 	SHA256      string // expected digest, lower-case hex, or ""
 	Force       bool
+	Restart     bool // ignore a journal left by an earlier run
 	Quiet       bool
 	JSON        bool
 	Retries     int
@@ -35,6 +29,9 @@ type getConfig struct {
 	Header      http.Header
 	Insecure    bool
 	AllowHTTP   bool // https -> http redirects
+	// Discard throws the bytes away instead of writing a file (for
+	// benchmarks): no part file, no journal, no hash, nothing published.
+	Discard bool
 }
 
 func getCommand(stdout, stderr io.Writer) *cli.Command {
@@ -48,6 +45,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.IntFlag{Name: "connections", Aliases: []string{"c"}, Value: 8, Usage: "number of connections at once", EnvVars: []string{"RGET_CONNECTIONS"}},
 			&cli.StringFlag{Name: "sha256", Usage: "expected SHA-256 of the file, in `HEX`; a mismatch exits 3 and publishes nothing"},
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "replace an existing output file"},
+			&cli.BoolFlag{Name: "restart", Usage: "start over, ignoring what an interrupted earlier run left"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress display"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object describing the result on stdout"},
 			&cli.IntFlag{Name: "retries", Value: 8, Usage: "retries of one range after a transient failure (0: none)"},
@@ -81,6 +79,7 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		Connections: c.Int("connections"),
 		SHA256:      strings.ToLower(strings.TrimSpace(c.String("sha256"))),
 		Force:       c.Bool("force"),
+		Restart:     c.Bool("restart"),
 		Quiet:       c.Bool("quiet"),
 		JSON:        c.Bool("json"),
 		Retries:     c.Int("retries"),
@@ -149,6 +148,16 @@ type getResult struct {
 	Splits         int     `json:"splits"`
 	Retries        int64   `json:"retries"`
 	Ranges         bool    `json:"ranges"`
+	// Resumed is how many bytes were already on disk from an earlier run;
+	// Fetched is how many this run received (BytesPerSecond is over those).
+	Resumed int64 `json:"resumed_bytes"`
+	Fetched int64 `json:"fetched_bytes"`
+	// VerifySeconds is the time from the last byte received to the file
+	// verified and published.
+	VerifySeconds float64 `json:"verify_seconds"`
+	// AlreadyComplete: the output existed with the expected digest and
+	// nothing was downloaded.
+	AlreadyComplete bool `json:"already_complete,omitempty"`
 }
 
 // get runs one download and reports it.
@@ -156,7 +165,7 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 	res, err := download(ctx, cfg, stderr)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: download of %s stopped", errInterrupted, cfg.URL)
+			return fmt.Errorf("%w: download of %s stopped, progress saved; rerun the same command to resume", errInterrupted, redact(cfg.URL))
 		}
 		return err
 	}
@@ -171,125 +180,14 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s  %s\n", res.SHA256, res.Output)
 		return nil
 	}
+	if res.AlreadyComplete {
+		fmt.Fprintf(stderr, "rget: %s is already complete (sha256 %s matches); nothing to download\n", res.Output, res.SHA256)
+		return nil
+	}
 	fmt.Fprintf(stderr, "rget: saved %s: %s in %.2f s, %s, %d connections, %d retries\nsha256 %s\n",
 		res.Output, formatBytes(res.Size), res.Seconds, formatRate(res.BytesPerSecond),
 		res.Connections, res.Retries, res.SHA256)
 	return nil
-}
-
-// download probes, plans, fetches, verifies and publishes.
-func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult, error) {
-	start := time.Now()
-	client := segment.NewClient(segment.ClientOptions{
-		Connections: cfg.Connections, Insecure: cfg.Insecure, AllowInsecureRedirect: cfg.AllowHTTP,
-	})
-	defer client.CloseIdleConnections()
-	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{Header: cfg.Header, Retries: cfg.Retries})
-	if err != nil {
-		return nil, err
-	}
-	out, err := outputPath(cfg, remote)
-	if err != nil {
-		return nil, err
-	}
-	if !remote.Ranges && !cfg.Quiet {
-		fmt.Fprintf(stderr, "rget: %s does not serve byte ranges; downloading it as one stream\n", remote.FinalURL)
-	}
-	conns := cfg.Connections
-	if !remote.Ranges {
-		conns = 1
-	}
-	part := out + ".part"
-	f, err := createPart(part, remote.Size)
-	if err != nil {
-		return nil, err
-	}
-	segSize := cfg.SegmentSize
-	if segSize == 0 {
-		segSize = segment.SegmentSize(remote.Size, conns)
-	}
-	plan := segment.NewPlan(remote.Size, segment.Split(remote.Size, segSize), 0)
-	prog := segment.NewProgress(conns)
-	cursor := merge.NewCursor(f)
-	ferr := fetchWithCompanions(ctx, cfg, stderr, func(ctx context.Context) error {
-		return segment.Fetch(ctx, client, remote, f, plan, segment.Options{
-			Connections: conns, Retries: cfg.Retries, Header: cfg.Header, Progress: prog,
-		})
-	}, cursor, plan, prog, filepath.Base(out))
-	if ferr != nil {
-		f.Close()
-		return nil, ferr
-	}
-	size := plan.Size()
-	sum, err := merge.Finalize(ctx, f, cursor, merge.Options{
-		Part: part, Final: out, Size: size, Want: cfg.SHA256, Replace: cfg.Force,
-	})
-	if err != nil {
-		return nil, err
-	}
-	secs := time.Since(start).Seconds()
-	return &getResult{
-		URL: redact(cfg.URL), FinalURL: redact(remote.FinalURL), Output: out, Size: size,
-		SHA256: hex.EncodeToString(sum[:]), Verified: cfg.SHA256 != "",
-		Seconds: secs, BytesPerSecond: float64(size) / max(secs, 1e-9),
-		Connections: conns, Segments: len(plan.Snapshot()), Splits: plan.Splits(),
-		Retries: prog.Retries.Load(), Ranges: remote.Ranges,
-	}, nil
-}
-
-// fetchWithCompanions runs fetch while the hash cursor follows the completed
-// prefix and the progress view shows it; both stop when fetch returns.
-func fetchWithCompanions(ctx context.Context, cfg getConfig, stderr io.Writer, fetch func(context.Context) error,
-	cursor *merge.Cursor, plan *segment.Plan, prog *segment.Progress, name string) error {
-	bg, stop := context.WithCancel(ctx)
-	var g errgroup.Group
-	g.Go(func() error { return merge.Follow(bg, cursor, plan.Prefix, 20*time.Millisecond) })
-	v := newView(stderr, cfg.Quiet, name, plan, prog)
-	g.Go(func() error { v.run(bg); return nil })
-	err := fetch(ctx)
-	v.finish(err == nil)
-	stop()
-	if werr := g.Wait(); err == nil {
-		err = werr
-	}
-	return err
-}
-
-// outputPath decides where the file goes and refuses to clobber one.
-func outputPath(cfg getConfig, r *segment.Remote) (string, error) {
-	out := cfg.Output
-	if out == "" {
-		out = segment.FileName(r)
-	}
-	if cfg.Dir != "" && !filepath.IsAbs(out) {
-		out = filepath.Join(cfg.Dir, out)
-	}
-	if fi, err := os.Stat(out); err == nil {
-		if fi.IsDir() {
-			return "", fmt.Errorf("output %s is a directory", out)
-		}
-		if !cfg.Force {
-			return "", fmt.Errorf("output %s already exists; use --force to replace it", out)
-		}
-	}
-	return out, nil
-}
-
-// createPart creates (or truncates) the part file and reserves size bytes
-// for it where the filesystem allows, so that a full disk shows up now.
-func createPart(path string, size int64) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("create part file: %w", err)
-	}
-	if size > 0 {
-		if err := preallocate(f, size); err != nil {
-			f.Close()
-			os.Remove(path)
-			return nil, fmt.Errorf("reserve %s for %s: %w", formatBytes(size), path, err)
-		}
-	}
-	return f, nil
 }
 
 // redact removes credentials from a URL for display and reports.

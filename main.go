@@ -141,6 +141,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			getCommand(stdout, stderr),
 			verifyCommand(stdout, stderr),
+			statusCommand(stdout, stderr),
 		},
 	}
 	for _, c := range app.Commands {

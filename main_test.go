@@ -300,7 +300,7 @@ func TestBarView(t *testing.T) {
 		prog.Conns[0].Start.Store(10)
 		prog.Conns[0].End.Store(20)
 		prog.Conns[0].Pos.Store(15)
-		v := newBarView(&buf, "file.bin", plan, prog)
+		v := newBarView(&buf, "file.bin", plan, prog, 0)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); v.run(ctx) }()

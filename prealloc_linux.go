@@ -25,3 +25,15 @@ func preallocate(f *os.File, size int64) error {
 	}
 	return f.Truncate(size)
 }
+
+// datasync flushes f's data (not its metadata) to the disk.
+func datasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if cerr := rc.Control(func(fd uintptr) { err = unix.Fdatasync(int(fd)) }); cerr != nil {
+		return cerr
+	}
+	return err
+}

@@ -6,3 +6,6 @@ import "os"
 
 // preallocate sets f's size; other systems get no reservation.
 func preallocate(f *os.File, size int64) error { return f.Truncate(size) }
+
+// datasync flushes f to the disk.
+func datasync(f *os.File) error { return f.Sync() }

@@ -25,14 +25,14 @@ type view interface {
 	finish(ok bool)          // the download ended; call before ctx is done
 }
 
-func newView(w io.Writer, quiet bool, name string, plan *segment.Plan, prog *segment.Progress) view {
+func newView(w io.Writer, quiet bool, name string, plan *segment.Plan, prog *segment.Progress, base int64) view {
 	switch {
 	case quiet:
 		return nopView{}
 	case isTerminal(w):
-		return newBarView(w, name, plan, prog)
+		return newBarView(w, name, plan, prog, base)
 	default:
-		return &lineView{w: w, name: name, plan: plan, prog: prog, every: 5 * time.Second}
+		return &lineView{w: w, name: name, plan: plan, prog: prog, base: base, every: 5 * time.Second}
 	}
 }
 
@@ -56,6 +56,7 @@ type lineView struct {
 	name  string
 	plan  *segment.Plan
 	prog  *segment.Progress
+	base  int64 // bytes already on disk from an earlier run
 	every time.Duration
 }
 
@@ -72,7 +73,7 @@ func (v *lineView) run(ctx context.Context) {
 			rate := float64(got-last) / v.every.Seconds()
 			last = got
 			fmt.Fprintf(v.w, "rget: %s %s%s, %s, %d active connections, %s elapsed\n",
-				v.name, formatBytes(got), ofTotal(got, v.plan.Size()), formatRate(rate),
+				v.name, formatBytes(v.base+got), ofTotal(v.base+got, v.plan.Size()), formatRate(rate),
 				activeConns(v.prog), now.Sub(start).Round(time.Second))
 		}
 	}
@@ -105,6 +106,7 @@ type barView struct {
 	conns []*connBar
 	plan  *segment.Plan
 	prog  *segment.Progress
+	base  int64 // bytes already on disk from an earlier run
 	cap   context.CancelFunc
 }
 
@@ -114,10 +116,10 @@ type connBar struct {
 	last int64
 }
 
-func newBarView(w io.Writer, name string, plan *segment.Plan, prog *segment.Progress) *barView {
+func newBarView(w io.Writer, name string, plan *segment.Plan, prog *segment.Progress, base int64) *barView {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithAutoRefresh(), mpb.WithWidth(48), mpb.WithRefreshRate(150*time.Millisecond))
-	v := &barView{p: p, plan: plan, prog: prog, cap: cancel}
+	v := &barView{p: p, plan: plan, prog: prog, base: base, cap: cancel}
 	size := plan.Size()
 	v.total = p.New(max(size, 0), mpb.BarStyle(),
 		mpb.PrependDecorators(
@@ -174,7 +176,7 @@ func (v *barView) run(ctx context.Context) {
 }
 
 func (v *barView) update(dt time.Duration) {
-	got := v.prog.Received.Load()
+	got := v.base + v.prog.Received.Load()
 	if size := v.plan.Size(); size > 0 {
 		// A bar made with a known total completes when current reaches it:
 		// only finish may do that.

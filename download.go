@@ -1,0 +1,409 @@
+package main
+
+// This file drives one download through the packages: probe (segment),
+// resume or start (journal), fetch with the hash cursor and checkpoints
+// running beside it (segment, merge, journal), finalize (merge).
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"rget/journal"
+	"rget/merge"
+	"rget/segment"
+)
+
+// Checkpoint intervals: cheap records (no fsync, trusted after a process
+// crash on the same boot) and durable ones (data and journal synced).
+const (
+	cheapEvery   = 100 * time.Millisecond
+	durableEvery = 3 * time.Second
+)
+
+// job is one download's local state: where it goes and what is on disk.
+type job struct {
+	out, part, jpath string
+	f                *os.File
+	j                *journal.Journal // nil when the download cannot resume
+	plan             *segment.Plan
+	cursor           *merge.Cursor
+	base             journal.State // what is recorded besides the plan and hash
+	resumed          int64         // bytes already on disk when this run began
+}
+
+// download probes, plans, fetches, verifies and publishes.
+func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult, error) {
+	start := time.Now()
+	if res, err := alreadyComplete(ctx, cfg, cfg.Output, start); res != nil || err != nil {
+		return res, err
+	}
+	client := segment.NewClient(segment.ClientOptions{
+		Connections: cfg.Connections, Insecure: cfg.Insecure, AllowInsecureRedirect: cfg.AllowHTTP,
+	})
+	defer client.CloseIdleConnections()
+	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{Header: cfg.Header, Retries: cfg.Retries})
+	if err != nil {
+		return nil, err
+	}
+	out := outputName(cfg, remote)
+	if res, err := alreadyComplete(ctx, cfg, out, start); res != nil || err != nil {
+		return res, err
+	}
+	if err := checkOutput(cfg, out); err != nil {
+		return nil, err
+	}
+	conns := cfg.Connections
+	if !remote.Ranges {
+		conns = 1
+		note(cfg, stderr, "%s does not serve byte ranges; downloading it as one stream", remote.FinalURL)
+	}
+	jb, err := prepare(cfg, remote, out, conns, stderr)
+	if err != nil {
+		return nil, err
+	}
+	prog := segment.NewProgress(conns)
+	ferr := fetchWithCompanions(ctx, cfg, stderr, jb, prog, func(ctx context.Context) error {
+		return segment.Fetch(ctx, client, remote, jb.dst(), jb.plan, segment.Options{
+			Connections: conns, Retries: cfg.Retries, Header: cfg.Header, Progress: prog,
+		})
+	})
+	lastByte := time.Now()
+	if ferr != nil {
+		return nil, jb.abandon(ferr)
+	}
+	sum, err := jb.finalize(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	done := time.Now()
+	fetched := prog.Received.Load()
+	return &getResult{
+		URL: redact(cfg.URL), FinalURL: redact(remote.FinalURL), Output: out, Size: jb.plan.Size(),
+		SHA256: sum, Verified: cfg.SHA256 != "",
+		Seconds: done.Sub(start).Seconds(), BytesPerSecond: float64(fetched) / max(done.Sub(start).Seconds(), 1e-9),
+		Connections: conns, Segments: len(jb.plan.Snapshot()), Splits: jb.plan.Splits(),
+		Retries: prog.Retries.Load(), Ranges: remote.Ranges,
+		Resumed: jb.resumed, Fetched: fetched, VerifySeconds: done.Sub(lastByte).Seconds(),
+	}, nil
+}
+
+func note(cfg getConfig, w io.Writer, format string, args ...any) {
+	if !cfg.Quiet {
+		fmt.Fprintf(w, "rget: "+format+"\n", args...)
+	}
+}
+
+// alreadyComplete reports a result without downloading when out already
+// holds a file with the expected digest.
+func alreadyComplete(ctx context.Context, cfg getConfig, out string, start time.Time) (*getResult, error) {
+	if out == "" || cfg.SHA256 == "" || cfg.Discard {
+		return nil, nil
+	}
+	if cfg.Dir != "" && !filepath.IsAbs(out) {
+		out = filepath.Join(cfg.Dir, out)
+	}
+	fi, err := os.Stat(out)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, nil
+	}
+	sum, size, err := merge.HashFile(ctx, out)
+	if err != nil || hex.EncodeToString(sum[:]) != cfg.SHA256 {
+		return nil, nil
+	}
+	return &getResult{
+		URL: redact(cfg.URL), Output: out, Size: size, SHA256: cfg.SHA256, Verified: true,
+		Seconds: time.Since(start).Seconds(), AlreadyComplete: true,
+	}, nil
+}
+
+// outputName decides where the file goes.
+func outputName(cfg getConfig, r *segment.Remote) string {
+	out := cfg.Output
+	if out == "" {
+		out = segment.FileName(r)
+	}
+	if cfg.Dir != "" && !filepath.IsAbs(out) {
+		out = filepath.Join(cfg.Dir, out)
+	}
+	return out
+}
+
+// checkOutput refuses to clobber an existing file without --force.
+func checkOutput(cfg getConfig, out string) error {
+	if cfg.Discard {
+		return nil
+	}
+	fi, err := os.Stat(out)
+	switch {
+	case err != nil:
+		return nil
+	case fi.IsDir():
+		return fmt.Errorf("output %s is a directory", out)
+	case !cfg.Force:
+		return fmt.Errorf("output %s already exists; use --force to replace it", out)
+	}
+	return nil
+}
+
+// prepare resumes from the journal when it matches the remote, or starts
+// over: the journal is created before the part file is truncated, so that a
+// crash in between never leaves a journal describing bytes that are gone.
+func prepare(cfg getConfig, r *segment.Remote, out string, conns int, stderr io.Writer) (*job, error) {
+	jb := &job{out: out, part: out + ".part", jpath: out + ".rget"}
+	jb.base = journal.State{
+		URL: journal.RedactURL(cfg.URL), Size: r.Size, ETag: r.ETag, LastModified: r.LastModified, SHA256: cfg.SHA256,
+	}
+	segSize := cfg.SegmentSize
+	if segSize == 0 {
+		segSize = segment.SegmentSize(r.Size, conns)
+	}
+	if cfg.Discard {
+		jb.plan = segment.NewPlan(r.Size, segment.Split(r.Size, segSize), 0)
+		return jb, nil
+	}
+	canResume := r.Ranges && r.Size > 0
+	if canResume && !cfg.Restart {
+		ok, err := jb.resume(r, stderr, cfg)
+		if err != nil || ok {
+			return jb, err
+		}
+	}
+	if !canResume {
+		if err := journal.Remove(jb.jpath); err != nil {
+			return nil, err
+		}
+	}
+	rs := segment.Split(r.Size, segSize)
+	if canResume {
+		st := jb.base
+		st.Parts = toJournal(rs)
+		j, err := journal.Create(jb.jpath, st)
+		if err != nil {
+			return nil, fmt.Errorf("create journal: %w", err)
+		}
+		jb.j = j
+	}
+	f, err := createPart(jb.part, r.Size)
+	if err != nil {
+		jb.closeJournal()
+		return nil, err
+	}
+	jb.f = f
+	jb.plan = segment.NewPlan(r.Size, rs, 0)
+	jb.cursor = merge.NewCursor(f)
+	return jb, nil
+}
+
+// resume opens the journal and part file of an earlier run if they describe
+// this very resource. It reports false (start over) when there is nothing
+// usable, saying why when something was there.
+func (jb *job) resume(r *segment.Remote, stderr io.Writer, cfg getConfig) (bool, error) {
+	j, st, err := journal.Open(jb.jpath)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		note(cfg, stderr, "ignoring the journal %s (%v); starting over", jb.jpath, err)
+		return false, nil
+	}
+	fail := func(format string, args ...any) (bool, error) {
+		note(cfg, stderr, format+"; starting over", args...)
+		return false, j.Close()
+	}
+	if err := st.CheckRemote(r.Size, r.ETag, r.LastModified); err != nil {
+		return fail("the remote file changed since the interrupted download (%v)", err)
+	}
+	f, err := os.OpenFile(jb.part, os.O_RDWR, 0)
+	if err != nil {
+		return fail("cannot reopen %s (%v)", jb.part, err)
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != st.Size {
+		f.Close()
+		return fail("%s is not the size the journal says", jb.part)
+	}
+	cursor := merge.NewCursor(f)
+	if st.HashState != nil {
+		if c, err := merge.Resume(f, st.HashOffset, st.HashState); err == nil {
+			cursor = c
+		}
+	}
+	jb.f, jb.j, jb.cursor = f, j, cursor
+	jb.plan = segment.NewPlan(st.Size, toSegment(st.Parts), 0)
+	jb.resumed = st.BytesDone()
+	note(cfg, stderr, "resuming %s: %s of %s already on disk", jb.out, formatBytes(jb.resumed), formatBytes(st.Size))
+	return true, nil
+}
+
+func toJournal(rs []segment.Range) []journal.Part {
+	ps := make([]journal.Part, len(rs))
+	for i, r := range rs {
+		ps[i] = journal.Part{Start: r.Start, End: r.End, Done: r.Done}
+	}
+	return ps
+}
+
+func toSegment(ps []journal.Part) []segment.Range {
+	rs := make([]segment.Range, len(ps))
+	for i, p := range ps {
+		rs[i] = segment.Range{Start: p.Start, End: p.End, Done: p.Done}
+	}
+	return rs
+}
+
+// dst is where the fetched bytes go.
+func (jb *job) dst() io.WriterAt {
+	if jb.f == nil {
+		return discard{}
+	}
+	return jb.f
+}
+
+// discard is an io.WriterAt that keeps nothing (rget bench --discard).
+type discard struct{}
+
+func (discard) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+
+// checkpoint records the plan and the hash cursor in the journal. The
+// cursor's offset is read before the plan, so it never claims more than the
+// completed prefix; a durable checkpoint syncs the data first, so the
+// journal never leads the data.
+func (jb *job) checkpoint(durable bool) error {
+	if jb.j == nil {
+		return nil
+	}
+	st := jb.base
+	if off, hs, err := jb.cursor.State(); err == nil && off > 0 {
+		st.HashOffset, st.HashState = off, hs
+	}
+	st.Parts = toJournal(jb.plan.Snapshot())
+	if durable {
+		if err := datasync(jb.f); err != nil {
+			return fmt.Errorf("sync %s: %w", jb.part, err)
+		}
+	}
+	if err := jb.j.Commit(st, durable); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", jb.jpath, err)
+	}
+	return nil
+}
+
+// checkpoints commits cheap records often and durable ones every few
+// seconds until ctx is done.
+func (jb *job) checkpoints(ctx context.Context) error {
+	if jb.j == nil {
+		return nil
+	}
+	cheap := time.NewTicker(cheapEvery)
+	defer cheap.Stop()
+	lastDurable := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-cheap.C:
+			durable := now.Sub(lastDurable) >= durableEvery
+			if err := jb.checkpoint(durable); err != nil {
+				return err
+			}
+			if durable {
+				lastDurable = now
+			}
+		}
+	}
+}
+
+// abandon saves what was fetched so that a rerun resumes, and returns err.
+func (jb *job) abandon(err error) error {
+	if jb.f == nil {
+		return err
+	}
+	if cerr := jb.checkpoint(true); cerr != nil {
+		err = fmt.Errorf("%w (and saving progress failed: %v)", err, cerr)
+	}
+	jb.closeJournal()
+	jb.f.Close()
+	return err
+}
+
+func (jb *job) closeJournal() {
+	if jb.j != nil {
+		jb.j.Close()
+	}
+}
+
+// finalize verifies and publishes the part file, then drops the journal. On
+// a mismatch the part file and journal stay, so a rerun with the right
+// digest publishes without downloading again.
+func (jb *job) finalize(ctx context.Context, cfg getConfig) (string, error) {
+	if jb.f == nil {
+		return "", nil
+	}
+	if err := jb.checkpoint(true); err != nil {
+		jb.closeJournal()
+		jb.f.Close()
+		return "", err
+	}
+	sum, err := merge.Finalize(ctx, jb.f, jb.cursor, merge.Options{
+		Part: jb.part, Final: jb.out, Size: jb.plan.Size(), Want: cfg.SHA256, Replace: cfg.Force,
+	})
+	if err != nil {
+		jb.closeJournal()
+		return hex.EncodeToString(sum[:]), err
+	}
+	if jb.j != nil {
+		if err := jb.j.Close(); err != nil {
+			return "", err
+		}
+	}
+	if err := journal.Remove(jb.jpath); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// fetchWithCompanions runs fetch while the hash cursor follows the completed
+// prefix, the journal records progress and the view shows it; they stop
+// when fetch returns.
+func fetchWithCompanions(ctx context.Context, cfg getConfig, stderr io.Writer, jb *job, prog *segment.Progress,
+	fetch func(context.Context) error) error {
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var g errgroup.Group
+	if jb.cursor != nil {
+		g.Go(func() error { return merge.Follow(bg, jb.cursor, jb.plan.Prefix, 20*time.Millisecond) })
+	}
+	g.Go(func() error { return jb.checkpoints(bg) })
+	v := newView(stderr, cfg.Quiet, filepath.Base(jb.out), jb.plan, prog, jb.resumed)
+	g.Go(func() error { v.run(bg); return nil })
+	err := fetch(ctx)
+	v.finish(err == nil)
+	stop()
+	if werr := g.Wait(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+// createPart creates (or truncates) the part file and reserves size bytes
+// for it where the filesystem allows, so that a full disk shows up now.
+func createPart(path string, size int64) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create part file: %w", err)
+	}
+	if size > 0 {
+		if err := preallocate(f, size); err != nil {
+			f.Close()
+			os.Remove(path)
+			return nil, fmt.Errorf("reserve %s for %s: %w", formatBytes(size), path, err)
+		}
+	}
+	return f, nil
+}
