@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -73,6 +74,7 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 	ferr := fetchWithCompanions(ctx, cfg, stderr, jb, prog, func(ctx context.Context) error {
 		return segment.Fetch(ctx, client, remote, jb.dst(), jb.plan, segment.Options{
 			Connections: conns, Retries: cfg.Retries, Header: cfg.Header, Progress: prog,
+			StallTimeout: cfg.Stall, Trace: debugTrace(cfg, stderr),
 		})
 	})
 	lastByte := time.Now()
@@ -93,6 +95,23 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 		Retries: prog.Retries.Load(), Ranges: remote.Ranges,
 		Resumed: jb.resumed, Fetched: fetched, VerifySeconds: done.Sub(lastByte).Seconds(),
 	}, nil
+}
+
+// debugTrace returns the --debug printer of requests, or nil.
+func debugTrace(cfg getConfig, w io.Writer) func(segment.Trace) {
+	if !cfg.Debug {
+		return nil
+	}
+	var mu sync.Mutex
+	return func(t segment.Trace) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "rget: debug GET %s Range:%q -> %d, %d bytes in %v", redact(t.URL), t.Range, t.Status, t.Bytes, t.Duration.Round(time.Microsecond))
+		if t.Err != nil {
+			fmt.Fprintf(w, ": %s", oneLine(t.Err))
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 func note(cfg getConfig, w io.Writer, format string, args ...any) {

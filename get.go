@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -22,6 +23,8 @@ type getConfig struct {
 	SHA256      string // expected digest, lower-case hex, or ""
 	Force       bool
 	Restart     bool // ignore a journal left by an earlier run
+	Debug       bool // one line per request on stderr
+	Stall       time.Duration
 	Quiet       bool
 	JSON        bool
 	Retries     int
@@ -49,6 +52,8 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress display"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object describing the result on stdout"},
 			&cli.IntFlag{Name: "retries", Value: 8, Usage: "retries of one range after a transient failure (0: none)"},
+			&cli.DurationFlag{Name: "stall-timeout", Value: 20 * time.Second, Usage: "drop and retry a connection that delivers nothing for this long"},
+			&cli.BoolFlag{Name: "debug", Usage: "print every request (Range, status, bytes, duration) on stderr"},
 			&cli.StringFlag{Name: "segment-size", Usage: "size of the ranges handed out, e.g. 16MiB (default: about 4 per connection, 1-64 MiB)"},
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request header `\"Name: value\"` (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Aliases: []string{"k"}, Usage: "do not verify TLS certificates (unsafe)"},
@@ -80,6 +85,8 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		SHA256:      strings.ToLower(strings.TrimSpace(c.String("sha256"))),
 		Force:       c.Bool("force"),
 		Restart:     c.Bool("restart"),
+		Debug:       c.Bool("debug"),
+		Stall:       c.Duration("stall-timeout"),
 		Quiet:       c.Bool("quiet"),
 		JSON:        c.Bool("json"),
 		Retries:     c.Int("retries"),
@@ -97,6 +104,9 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		if b, err := hex.DecodeString(cfg.SHA256); err != nil || len(b) != 32 {
 			return cfg, usagef("get: --sha256 must be 64 hex digits, not %q", cfg.SHA256)
 		}
+	}
+	if cfg.Stall <= 0 {
+		return cfg, usagef("get: --stall-timeout must be positive, not %v", cfg.Stall)
 	}
 	if cfg.Retries == 0 {
 		cfg.Retries = -1 // segment.Options: negative means none

@@ -30,6 +30,13 @@ type Options struct {
 	Header http.Header
 	// Progress receives byte counts as they arrive. May be nil.
 	Progress *Progress
+	// Trace, if set, is called after every request with what it did
+	// (rget get --debug).
+	Trace func(Trace)
+	// StallTimeout drops a request whose body delivers no byte for this
+	// long; its range is retried from its last written byte. If zero, 20 s;
+	// negative means never.
+	StallTimeout time.Duration
 }
 
 // Progress is what a running Fetch reports, for the caller to read at any
@@ -51,6 +58,23 @@ type ConnProgress struct {
 // NewProgress returns counters for a fetch with conns connections.
 func NewProgress(conns int) *Progress {
 	return &Progress{Conns: make([]ConnProgress, max(conns, 1))}
+}
+
+// Trace describes one finished request.
+type Trace struct {
+	URL      string
+	Range    string // the Range header sent, "" for none
+	Status   int    // 0 when no response arrived
+	Bytes    int64  // body bytes received
+	Duration time.Duration
+	Err      error // nil on success
+}
+
+// trace reports one request to opts.Trace, if set.
+func (o *Options) trace(url, rng string, status *int, bytes *int64, start time.Time, err error) {
+	if o.Trace != nil {
+		o.Trace(Trace{URL: url, Range: rng, Status: *status, Bytes: *bytes, Duration: time.Since(start), Err: err})
+	}
 }
 
 // counter is the io.Writer end of the TeeReader each body is read through.
@@ -109,6 +133,9 @@ func (o *Options) defaults() {
 	if o.Backoff == nil {
 		o.Backoff = defaultBackoff
 	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = 20 * time.Second
+	}
 }
 
 // defaultBackoff grows from 250 ms to 15 s, each wait randomized by ±50% so
@@ -156,22 +183,31 @@ func (f *fetcher) fetchPart(ctx context.Context, pt *part, c *ConnProgress, buf 
 }
 
 // fetchOnce issues one ranged request for the rest of pt and copies the body.
-func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf []byte) error {
+func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf []byte) (err error) {
 	end, ok := f.plan.remaining(pt)
 	if !ok {
 		return nil
 	}
 	from := pt.start + pt.done.Load()
+	var status int
+	var got int64
+	defer func(start time.Time) {
+		f.opts.trace(f.remote.FinalURL, formatRange(from, end), &status, &got, start, err)
+	}(time.Now())
 	c.Start.Store(pt.start)
 	c.End.Store(end)
 	c.Pos.Store(from)
+	ctx, w := watch(ctx, f.opts.StallTimeout)
+	defer w.stop()
 	resp, err := f.get(ctx, from, end)
 	if err != nil {
-		return fmt.Errorf("range [%d,%d): %w", from, end, err)
+		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
 	defer resp.Body.Close()
-	body := io.TeeReader(resp.Body, counter{&f.prog.Received, &c.Received})
+	status = resp.StatusCode
+	body := io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received})
 	pos := from
+	defer func() { got = pos - from }()
 	for {
 		want := len(buf)
 		if left := end - pos; left < int64(want) {
@@ -197,7 +233,7 @@ func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf 
 			if errors.Is(rerr, io.EOF) {
 				rerr = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("range [%d,%d): body ended at %d: %w", from, end, pos, rerr)
+			return fmt.Errorf("range [%d,%d): body ended at %d: %w", from, end, pos, w.cause(rerr))
 		}
 		// The range may have been split: refresh the end.
 		end, _ = f.plan.remaining(pt)

@@ -40,13 +40,15 @@ func (f *fetcher) stream(ctx context.Context, c *ConnProgress) error {
 // streamOnce GETs the whole resource, skips the first *written bytes and
 // writes the rest after them.
 func (f *fetcher) streamOnce(ctx context.Context, pt *part, c *ConnProgress, buf []byte, written *int64) error {
+	ctx, w := watch(ctx, f.opts.StallTimeout)
+	defer w.stop()
 	req, err := newRequest(ctx, f.remote.FinalURL, f.opts.Header)
 	if err != nil {
 		return err
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("stream: %w", err)
+		return fmt.Errorf("stream: %w", w.cause(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -56,7 +58,7 @@ func (f *fetcher) streamOnce(ctx context.Context, pt *part, c *ConnProgress, buf
 		return err
 	}
 	size := f.remote.Size
-	var body io.Reader = io.TeeReader(resp.Body, counter{&f.prog.Received, &c.Received})
+	var body io.Reader = io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received})
 	if enc := contentEncoding(resp.Header); enc != "" {
 		dec, closeDec, err := decoder(enc, body)
 		if err != nil {
@@ -101,7 +103,7 @@ func (f *fetcher) streamOnce(ctx context.Context, pt *part, c *ConnProgress, buf
 			}
 			return nil
 		default:
-			return fmt.Errorf("stream: body ended at %d: %w", *written, rerr)
+			return fmt.Errorf("stream: body ended at %d: %w", *written, w.cause(rerr))
 		}
 	}
 }
