@@ -44,6 +44,7 @@ type Options struct {
 type Progress struct {
 	Received atomic.Int64 // body bytes received, over all connections
 	Retries  atomic.Int64 // requests retried after a transient failure
+	Recycled atomic.Int64 // slow connections dropped for a fresh one
 	Conns    []ConnProgress
 }
 
@@ -167,10 +168,18 @@ func (f *fetcher) worker(ctx context.Context, c *ConnProgress) error {
 // fetchPart fetches what is left of pt, retrying transient failures from the
 // last byte written.
 func (f *fetcher) fetchPart(ctx context.Context, pt *part, c *ConnProgress, buf []byte) error {
+	recycles := 0
 	for attempt := 1; ; attempt++ {
-		err := f.fetchOnce(ctx, pt, c, buf)
+		err := f.fetchOnce(ctx, pt, c, buf, recycles < maxRecycles)
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errSlow) {
+			// Not a failure: ask again at once, on another connection.
+			recycles++
+			attempt--
+			f.prog.Recycled.Add(1)
+			continue
 		}
 		if f.opts.Retries < 0 || attempt > f.opts.Retries || !retryable(ctx, err) {
 			return err
@@ -183,7 +192,9 @@ func (f *fetcher) fetchPart(ctx context.Context, pt *part, c *ConnProgress, buf 
 }
 
 // fetchOnce issues one ranged request for the rest of pt and copies the body.
-func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf []byte) (err error) {
+// With mayRecycle, it gives up with errSlow when its connection is much
+// slower than the others (see tooSlow).
+func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf []byte, mayRecycle bool) (err error) {
 	end, ok := f.plan.remaining(pt)
 	if !ok {
 		return nil
@@ -208,6 +219,8 @@ func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf 
 	body := io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received})
 	pos := from
 	defer func() { got = pos - from }()
+	began := time.Now()
+	nextCheck := began.Add(slowAfter)
 	for {
 		want := len(buf)
 		if left := end - pos; left < int64(want) {
@@ -240,7 +253,35 @@ func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf 
 		if pos >= end {
 			return nil
 		}
+		if now := time.Now(); mayRecycle && now.After(nextCheck) {
+			nextCheck = now.Add(slowAfter / 4)
+			if f.tooSlow(pos-from, end-pos, now.Sub(began)) {
+				return fmt.Errorf("range [%d,%d) at %d: %w", from, end, pos, errSlow)
+			}
+		}
 	}
+}
+
+// A connection much slower than the others (a bad path, a throttled flow)
+// is dropped and its range asked again on a fresh one, at most maxRecycles
+// times per range.
+const (
+	slowAfter   = time.Second // judge a request only after this long
+	slowFactor  = 4           // "much slower": below the mean rate / slowFactor
+	maxRecycles = 3
+)
+
+// errSlow ends a request whose connection is much slower than the others.
+var errSlow = errors.New("connection much slower than the others")
+
+// tooSlow reports whether a request that moved got bytes in el, with left
+// bytes still to go, should be given up for a fresh connection: its rate is
+// below the mean rate of the ranges in flight divided by slowFactor, and
+// finishing at that rate would take more than another slowAfter.
+func (f *fetcher) tooSlow(got, left int64, el time.Duration) bool {
+	mean := f.plan.meanRate(time.Now())
+	rate := float64(got) / el.Seconds()
+	return mean > 0 && rate*slowFactor < mean && float64(left) > rate*slowAfter.Seconds()
 }
 
 // get requests [from, end) with If-Range and checks that the answer is

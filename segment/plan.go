@@ -3,6 +3,7 @@ package segment
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // MinSplit is the default smallest range that work stealing creates.
@@ -49,6 +50,8 @@ type part struct {
 	end     int64 // shrinks when the tail is split off
 	claimed int64 // bytes from start reserved by the owner for writing
 	active  bool  // a worker owns it
+	began   time.Time // when the current owner took it
+	base    int64     // done when the current owner took it
 	// done is the number of bytes from start written to the destination.
 	done atomic.Int64
 }
@@ -66,6 +69,9 @@ type Plan struct {
 	mu     sync.Mutex
 	parts  []*part // sorted by start, tiling [0, size)
 	splits int
+	// finishedRate is a moving average of the rates at which owners
+	// finished their ranges: what a thief may expect.
+	finishedRate float64
 
 	// prefix is the length of the completed prefix [0, prefix).
 	prefix atomic.Int64
@@ -111,9 +117,11 @@ func (p *Plan) Splits() int {
 func (p *Plan) Snapshot() []Range {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	rs := make([]Range, len(p.parts))
-	for i, pt := range p.parts {
-		rs[i] = Range{Start: pt.start, End: pt.end, Done: pt.done.Load()}
+	rs := make([]Range, 0, len(p.parts))
+	for _, pt := range p.parts {
+		if pt.end > pt.start { // a range wholly taken over is empty until released
+			rs = append(rs, Range{Start: pt.start, End: pt.end, Done: pt.done.Load()})
+		}
 	}
 	return rs
 }
@@ -130,33 +138,128 @@ func (p *Plan) BytesDone() int64 {
 }
 
 // take hands out the first pending range in file order, or, when none is
-// left, splits the in-flight range with the most bytes left and hands out its
-// second half. It returns nil when there is nothing left to take.
+// left, steals from the in-flight range expected to finish last (see
+// stealLocked). It returns nil when there is nothing left to take.
 func (p *Plan) take() *part {
+	return p.takeAt(time.Now())
+}
+
+func (p *Plan) takeAt(now time.Time) *part {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, pt := range p.parts {
 		if !pt.active && !pt.complete() {
-			pt.active = true
+			pt.active, pt.began, pt.base = true, now, pt.done.Load()
 			return pt
 		}
 	}
-	var victim *part
-	var best int64
+	return p.stealLocked(now)
+}
+
+// Work stealing, for an idle worker when no range is pending.
+//
+// The victim is the in-flight range expected to finish last: bytes left
+// over its owner's measured rate. The thief takes the tail that it can
+// fetch in the time the owner fetches the head, assuming the thief moves at
+// the mean rate of the ranges in flight: with equal rates that is half, from
+// a connection ten times slower almost all of it. The tail must be at least
+// minSplit, except that the whole remainder of a range whose owner is so
+// slow that taking it over saves more than hedgeGain is taken (a hedge
+// against the "stuck at 99%" tail); the owner then stops at its next write.
+const (
+	// rateAfter is how long an owner must have run for its rate to count.
+	rateAfter = 200 * time.Millisecond
+	// hedgeGain is the least time a whole takeover must save.
+	hedgeGain = 200 * time.Millisecond
+)
+
+func (p *Plan) stealLocked(now time.Time) *part {
+	rates := make(map[*part]float64)
 	for _, pt := range p.parts {
-		if left := pt.end - (pt.start + pt.claimed); pt.active && left > best {
-			victim, best = pt, left
+		if r, ok := pt.rateLocked(now); ok {
+			rates[pt] = r
 		}
 	}
-	if victim == nil || best < 2*p.minSplit {
+	mean := p.meanRateLocked(now) // what a thief is expected to move
+	var victim *part
+	var worst float64 // expected seconds to finish, or bytes left when no rates are known
+	for _, pt := range p.parts {
+		left := pt.end - (pt.start + pt.claimed)
+		if !pt.active || left <= 0 {
+			continue
+		}
+		cost := float64(left)
+		if mean > 0 {
+			r, ok := rates[pt]
+			if !ok {
+				r = mean
+			}
+			cost = float64(left) / max(r, 1)
+		}
+		if victim == nil || cost > worst {
+			victim, worst = pt, cost
+		}
+	}
+	if victim == nil {
 		return nil
 	}
-	mid := victim.start + victim.claimed + best/2
-	tail := &part{start: mid, end: victim.end, active: true}
+	left := victim.end - (victim.start + victim.claimed)
+	tail := left / 2
+	if rv, ok := rates[victim]; ok && mean > 0 {
+		tail = int64(float64(left) * mean / (rv + mean))
+	}
+	if tail < p.minSplit {
+		rv, ok := rates[victim]
+		if !ok || mean <= 0 || left < 64<<10 {
+			return nil
+		}
+		saved := float64(left)/max(rv, 1) - float64(left)/mean
+		if saved < hedgeGain.Seconds() {
+			return nil
+		}
+		tail = left
+	}
+	mid := victim.end - tail
+	stolen := &part{start: mid, end: victim.end, active: true, began: now}
 	victim.end = mid
-	p.insertAfterLocked(victim, tail)
+	p.insertAfterLocked(victim, stolen)
 	p.splits++
-	return tail
+	return stolen
+}
+
+// meanRate is the mean rate in bytes per second of the owners of the
+// ranges in flight (and of those that finished), 0 when none is known yet.
+func (p *Plan) meanRate(now time.Time) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.meanRateLocked(now)
+}
+
+func (p *Plan) meanRateLocked(now time.Time) float64 {
+	sum, n := p.finishedRate, 0
+	if sum > 0 {
+		n = 1
+	}
+	for _, pt := range p.parts {
+		if r, ok := pt.rateLocked(now); ok {
+			sum += r
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+// rateLocked is the rate of pt's current owner in bytes per second, once
+// it has run long enough to tell.
+func (pt *part) rateLocked(now time.Time) (float64, bool) {
+	el := now.Sub(pt.began)
+	if !pt.active || el < rateAfter {
+		return 0, false
+	}
+	return float64(pt.done.Load()-pt.base) / el.Seconds(), true
 }
 
 func (p *Plan) insertAfterLocked(after, pt *part) {
@@ -200,10 +303,30 @@ func (p *Plan) wrote(pt *part, n int) {
 // release gives pt back: to the queue when incomplete, else it is finished
 // and the prefix moves past it.
 func (p *Plan) release(pt *part) {
+	p.releaseAt(pt, time.Now())
+}
+
+func (p *Plan) releaseAt(pt *part, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if r, ok := pt.rateLocked(now); ok && pt.complete() && r > 0 {
+		if p.finishedRate == 0 {
+			p.finishedRate = r
+		} else {
+			p.finishedRate = (p.finishedRate + r) / 2
+		}
+	}
 	pt.active = false
 	pt.claimed = pt.done.Load()
+	if pt.claimed == 0 && pt.end == pt.start {
+		// A whole takeover left nothing: drop the empty part.
+		for i, q := range p.parts {
+			if q == pt {
+				p.parts = append(p.parts[:i], p.parts[i+1:]...)
+				break
+			}
+		}
+	}
 	p.advanceLocked()
 }
 

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"testing"
+	"time"
 )
 
 func TestSplit(t *testing.T) {
@@ -151,5 +152,58 @@ func TestPlanResume(t *testing.T) {
 	pt := p.take()
 	if pt == nil || pt.start != 10 || pt.done.Load() != 4 {
 		t.Fatalf("take() = %+v, want the partial range [10,20) at 4", pt)
+	}
+}
+
+// TestPlanStealByRate: the victim is the range expected to finish last, and
+// a slow owner keeps only what it can fetch while the thief fetches the rest.
+func TestPlanStealByRate(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	t0 := time.Unix(1000, 0)
+	p := NewPlan(200*mib, Split(200*mib, 100*mib), mib)
+	fast, slow := p.takeAt(t0), p.takeAt(t0)
+	writeBytes(p, fast, 50*mib) // 50 MiB/s
+	writeBytes(p, slow, 5*mib)  // 5 MiB/s
+	stolen := p.takeAt(t0.Add(time.Second))
+	if stolen == nil || stolen.end != 200*mib {
+		t.Fatalf("steal = %+v, want the tail of the slow range", stolen)
+	}
+	// The slow owner (5 MiB/s) keeps left*5/(5+27.5) of its 95 MiB left.
+	kept := stolen.start - (slow.start + 5*mib)
+	if want := int64(95 * mib * 5 * 2 / 65); kept < want-mib/8 || kept > want+mib/8 {
+		t.Fatalf("slow owner keeps %d bytes, want about %d", kept, want)
+	}
+	checkTiles(t, p.Snapshot(), 200*mib)
+}
+
+// TestPlanHedge: a range too small to split whose owner is far slower than
+// the others is taken over whole; the owner's next claim gets nothing.
+func TestPlanHedge(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	t0 := time.Unix(1000, 0)
+	size := int64(100*mib + mib)
+	p := NewPlan(size, []Range{{0, 100 * mib, 0}, {100 * mib, size, 0}}, mib)
+	fast, slow := p.takeAt(t0), p.takeAt(t0)
+	writeBytes(p, fast, 100*mib)
+	p.releaseAt(fast, t0.Add(time.Second)) // 100 MiB/s
+	writeBytes(p, slow, mib/10) // 0.1 MiB/s, 0.9 MiB left: 9 s
+	stolen := p.takeAt(t0.Add(time.Second))
+	if stolen == nil || stolen.start != 100*mib+mib/10 || stolen.end != size {
+		t.Fatalf("hedge = %+v, want the whole rest of the slow range", stolen)
+	}
+	if k := p.claim(slow, 100*mib+mib/10, 4096); k != 0 {
+		t.Fatalf("slow owner may still write %d bytes", k)
+	}
+	p.release(slow)
+	checkTiles(t, p.Snapshot(), size)
+	// A fast owner with as little left is not taken over.
+	q := NewPlan(size, []Range{{0, 100 * mib, 0}, {100 * mib, size, 0}}, mib)
+	a, b := q.takeAt(t0), q.takeAt(t0)
+	writeBytes(q, a, 50*mib)
+	writeBytes(q, b, mib/2)
+	if s := q.takeAt(t0.Add(time.Second)); s != nil && s.start >= 100*mib {
+		t.Fatalf("took over a healthy range: %+v", s)
 	}
 }
