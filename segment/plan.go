@@ -47,9 +47,9 @@ func Split(size, segSize int64) []Range {
 type part struct {
 	start int64
 	// Guarded by Plan.mu:
-	end     int64 // shrinks when the tail is split off
-	claimed int64 // bytes from start reserved by the owner for writing
-	active  bool  // a worker owns it
+	end     int64     // shrinks when the tail is split off
+	claimed int64     // bytes from start reserved by the owner for writing
+	active  bool      // a worker owns it
 	began   time.Time // when the current owner took it
 	base    int64     // done when the current owner took it
 	// done is the number of bytes from start written to the destination.

@@ -188,7 +188,7 @@ func TestPlanHedge(t *testing.T) {
 	fast, slow := p.takeAt(t0), p.takeAt(t0)
 	writeBytes(p, fast, 100*mib)
 	p.releaseAt(fast, t0.Add(time.Second)) // 100 MiB/s
-	writeBytes(p, slow, mib/10) // 0.1 MiB/s, 0.9 MiB left: 9 s
+	writeBytes(p, slow, mib/10)            // 0.1 MiB/s, 0.9 MiB left: 9 s
 	stolen := p.takeAt(t0.Add(time.Second))
 	if stolen == nil || stolen.start != 100*mib+mib/10 || stolen.end != size {
 		t.Fatalf("hedge = %+v, want the whole rest of the slow range", stolen)
