@@ -22,12 +22,13 @@ import (
 	"rget/segment"
 )
 
-// Checkpoint intervals: cheap records (no fsync, trusted after a process
-// crash on the same boot) and durable ones (data and journal synced).
-const (
-	cheapEvery   = 100 * time.Millisecond
-	durableEvery = 3 * time.Second
-)
+// durableEvery is how often a checkpoint is durable (data and journal
+// synced); the others, every getConfig.Checkpoint, are cheap (no fsync,
+// trusted after a process crash on the same boot).
+const durableEvery = 3 * time.Second
+
+// defaultCheckpoint is the default interval of cheap checkpoints.
+const defaultCheckpoint = 100 * time.Millisecond
 
 // job is one download's local state: where it goes and what is on disk.
 type job struct {
@@ -71,6 +72,7 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 		return nil, err
 	}
 	prog := segment.NewProgress(conns)
+	fetchStart := time.Now()
 	ferr := fetchWithCompanions(ctx, cfg, stderr, jb, prog, func(ctx context.Context) error {
 		return segment.Fetch(ctx, client, remote, jb.dst(), jb.plan, segment.Options{
 			Connections: conns, Retries: cfg.Retries, Header: cfg.Header, Progress: prog,
@@ -94,6 +96,7 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 		Connections: conns, Segments: len(jb.plan.Snapshot()), Splits: jb.plan.Splits(),
 		Retries: prog.Retries.Load(), Ranges: remote.Ranges,
 		Resumed: jb.resumed, Fetched: fetched, VerifySeconds: done.Sub(lastByte).Seconds(),
+		StartupSeconds: fetchStart.Sub(start).Seconds(),
 	}, nil
 }
 
@@ -188,7 +191,7 @@ func prepare(cfg getConfig, r *segment.Remote, out string, conns int, stderr io.
 		jb.plan = segment.NewPlan(r.Size, segment.Split(r.Size, segSize), 0)
 		return jb, nil
 	}
-	canResume := r.Ranges && r.Size > 0
+	canResume := r.Ranges && r.Size > 0 && cfg.Checkpoint >= 0
 	if canResume && !cfg.Restart {
 		ok, err := jb.resume(r, stderr, cfg)
 		if err != nil || ok {
@@ -316,11 +319,14 @@ func (jb *job) checkpoint(durable bool) error {
 
 // checkpoints commits cheap records often and durable ones every few
 // seconds until ctx is done.
-func (jb *job) checkpoints(ctx context.Context) error {
+func (jb *job) checkpoints(ctx context.Context, every time.Duration) error {
 	if jb.j == nil {
 		return nil
 	}
-	cheap := time.NewTicker(cheapEvery)
+	if every <= 0 {
+		every = defaultCheckpoint
+	}
+	cheap := time.NewTicker(every)
 	defer cheap.Stop()
 	lastDurable := time.Now()
 	for {
@@ -398,7 +404,7 @@ func fetchWithCompanions(ctx context.Context, cfg getConfig, stderr io.Writer, j
 	if jb.cursor != nil {
 		g.Go(func() error { return merge.Follow(bg, jb.cursor, jb.plan.Prefix, 20*time.Millisecond) })
 	}
-	g.Go(func() error { return jb.checkpoints(bg) })
+	g.Go(func() error { return jb.checkpoints(bg, cfg.Checkpoint) })
 	v := newView(stderr, cfg.Quiet, filepath.Base(jb.out), jb.plan, prog, jb.resumed)
 	g.Go(func() error { v.run(bg); return nil })
 	err := fetch(ctx)

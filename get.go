@@ -24,6 +24,9 @@ type getConfig struct {
 	Force       bool
 	Restart     bool // ignore a journal left by an earlier run
 	Debug       bool // one line per request on stderr
+	// Checkpoint is the interval of cheap journal records: if zero,
+	// defaultCheckpoint; negative disables the journal (no resume).
+	Checkpoint time.Duration
 	Stall       time.Duration
 	Quiet       bool
 	JSON        bool
@@ -53,6 +56,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object describing the result on stdout"},
 			&cli.IntFlag{Name: "retries", Value: 8, Usage: "retries of one range after a transient failure (0: none)"},
 			&cli.DurationFlag{Name: "stall-timeout", Value: 20 * time.Second, Usage: "drop and retry a connection that delivers nothing for this long"},
+			&cli.DurationFlag{Name: "checkpoint-every", Value: defaultCheckpoint, Usage: "journal checkpoint interval (durable every 3 s); 0 disables the journal and resume"},
 			&cli.BoolFlag{Name: "debug", Usage: "print every request (Range, status, bytes, duration) on stderr"},
 			&cli.StringFlag{Name: "segment-size", Usage: "size of the ranges handed out, e.g. 16MiB (default: about 4 per connection, 1-64 MiB)"},
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request header `\"Name: value\"` (repeatable)"},
@@ -86,6 +90,7 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		Force:       c.Bool("force"),
 		Restart:     c.Bool("restart"),
 		Debug:       c.Bool("debug"),
+		Checkpoint:  c.Duration("checkpoint-every"),
 		Stall:       c.Duration("stall-timeout"),
 		Quiet:       c.Bool("quiet"),
 		JSON:        c.Bool("json"),
@@ -104,6 +109,12 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		if b, err := hex.DecodeString(cfg.SHA256); err != nil || len(b) != 32 {
 			return cfg, usagef("get: --sha256 must be 64 hex digits, not %q", cfg.SHA256)
 		}
+	}
+	switch {
+	case cfg.Checkpoint < 0:
+		return cfg, usagef("get: --checkpoint-every must not be negative")
+	case cfg.Checkpoint == 0:
+		cfg.Checkpoint = -1 // the flag's 0: no journal
 	}
 	if cfg.Stall <= 0 {
 		return cfg, usagef("get: --stall-timeout must be positive, not %v", cfg.Stall)
@@ -165,6 +176,9 @@ type getResult struct {
 	// VerifySeconds is the time from the last byte received to the file
 	// verified and published.
 	VerifySeconds float64 `json:"verify_seconds"`
+	// StartupSeconds is the time from the start to the first range request:
+	// probe, journal, part file.
+	StartupSeconds float64 `json:"startup_seconds"`
 	// AlreadyComplete: the output existed with the expected digest and
 	// nothing was downloaded.
 	AlreadyComplete bool `json:"already_complete,omitempty"`
