@@ -26,7 +26,7 @@ type getConfig struct {
 	Debug       bool // one line per request on stderr
 	// Checkpoint is the interval of cheap journal records: if zero,
 	// defaultCheckpoint; negative disables the journal (no resume).
-	Checkpoint time.Duration
+	Checkpoint  time.Duration
 	Stall       time.Duration
 	Quiet       bool
 	JSON        bool
