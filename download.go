@@ -51,7 +51,13 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 		Connections: cfg.Connections, Insecure: cfg.Insecure, AllowInsecureRedirect: cfg.AllowHTTP,
 	})
 	defer client.CloseIdleConnections()
-	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{Header: cfg.Header, Retries: cfg.Retries})
+	if cfg.Insecure {
+		fmt.Fprintln(stderr, "rget: warning: --insecure: TLS certificates are not verified; anyone on the path can read and change the download")
+	}
+	trace := debugTrace(cfg, stderr)
+	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{
+		Header: cfg.Header, Retries: cfg.Retries, StallTimeout: cfg.Stall, Trace: trace,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +81,8 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 	fetchStart := time.Now()
 	ferr := fetchWithCompanions(ctx, cfg, stderr, jb, prog, func(ctx context.Context) error {
 		return segment.Fetch(ctx, client, remote, jb.dst(), jb.plan, segment.Options{
-			Connections: conns, Retries: cfg.Retries, Header: cfg.Header, Progress: prog,
-			StallTimeout: cfg.Stall, Trace: debugTrace(cfg, stderr),
+			Connections: conns, Retries: cfg.Retries, Header: remote.Header(cfg.Header), Progress: prog,
+			StallTimeout: cfg.Stall, Trace: trace,
 		})
 	})
 	lastByte := time.Now()
@@ -191,6 +197,11 @@ func prepare(cfg getConfig, r *segment.Remote, out string, conns int, stderr io.
 		jb.plan = segment.NewPlan(r.Size, segment.Split(r.Size, segSize), 0)
 		return jb, nil
 	}
+	f, err := openPart(jb.part)
+	if err != nil {
+		return nil, err
+	}
+	jb.f = f
 	canResume := r.Ranges && r.Size > 0 && cfg.Checkpoint >= 0
 	if canResume && !cfg.Restart {
 		ok, err := jb.resume(r, stderr, cfg)
@@ -198,30 +209,34 @@ func prepare(cfg getConfig, r *segment.Remote, out string, conns int, stderr io.
 			return jb, err
 		}
 	}
-	if !canResume {
-		if err := journal.Remove(jb.jpath); err != nil {
-			return nil, err
-		}
+	if err := jb.start(r, segment.Split(r.Size, segSize), canResume); err != nil {
+		f.Close()
+		return nil, err
 	}
-	rs := segment.Split(r.Size, segSize)
+	return jb, nil
+}
+
+// start sets up a fresh download of rs: a new journal when it can resume
+// (none otherwise), then the part file emptied and sized.
+func (jb *job) start(r *segment.Remote, rs []segment.Range, canResume bool) error {
 	if canResume {
 		st := jb.base
 		st.Parts = toJournal(rs)
 		j, err := journal.Create(jb.jpath, st)
 		if err != nil {
-			return nil, fmt.Errorf("create journal: %w", err)
+			return fmt.Errorf("create journal: %w", err)
 		}
 		jb.j = j
+	} else if err := journal.Remove(jb.jpath); err != nil {
+		return err
 	}
-	f, err := createPart(jb.part, r.Size)
-	if err != nil {
+	if err := sizePart(jb.f, jb.part, r.Size); err != nil {
 		jb.closeJournal()
-		return nil, err
+		return err
 	}
-	jb.f = f
 	jb.plan = segment.NewPlan(r.Size, rs, 0)
-	jb.cursor = merge.NewCursor(f)
-	return jb, nil
+	jb.cursor = merge.NewCursor(jb.f)
+	return nil
 }
 
 // resume opens the journal and part file of an earlier run if they describe
@@ -243,12 +258,8 @@ func (jb *job) resume(r *segment.Remote, stderr io.Writer, cfg getConfig) (bool,
 	if err := st.CheckRemote(r.Size, r.ETag, r.LastModified); err != nil {
 		return fail("the remote file changed since the interrupted download (%v)", err)
 	}
-	f, err := os.OpenFile(jb.part, os.O_RDWR, 0)
-	if err != nil {
-		return fail("cannot reopen %s (%v)", jb.part, err)
-	}
+	f := jb.f
 	if fi, err := f.Stat(); err != nil || fi.Size() != st.Size {
-		f.Close()
 		return fail("%s is not the size the journal says", jb.part)
 	}
 	cursor := merge.NewCursor(f)
@@ -257,7 +268,7 @@ func (jb *job) resume(r *segment.Remote, stderr io.Writer, cfg getConfig) (bool,
 			cursor = c
 		}
 	}
-	jb.f, jb.j, jb.cursor = f, j, cursor
+	jb.j, jb.cursor = j, cursor
 	jb.plan = segment.NewPlan(st.Size, toSegment(st.Parts), 0)
 	jb.resumed = st.BytesDone()
 	note(cfg, stderr, "resuming %s: %s of %s already on disk", jb.out, formatBytes(jb.resumed), formatBytes(st.Size))
@@ -355,6 +366,10 @@ func (jb *job) abandon(err error) error {
 	}
 	jb.closeJournal()
 	jb.f.Close()
+	if jb.j == nil {
+		// Nothing can resume from it.
+		os.Remove(jb.part)
+	}
 	return err
 }
 
@@ -416,19 +431,30 @@ func fetchWithCompanions(ctx context.Context, cfg getConfig, stderr io.Writer, j
 	return err
 }
 
-// createPart creates (or truncates) the part file and reserves size bytes
-// for it where the filesystem allows, so that a full disk shows up now.
-func createPart(path string, size int64) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+// openPart opens (or creates) the part file and locks it, so that two rget
+// processes never download into the same file.
+func openPart(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create part file: %w", err)
 	}
-	if size > 0 {
-		if err := preallocate(f, size); err != nil {
-			f.Close()
-			os.Remove(path)
-			return nil, fmt.Errorf("reserve %s for %s: %w", formatBytes(size), path, err)
-		}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
+}
+
+// sizePart empties the part file and reserves size bytes for it where the
+// filesystem allows, so that a full disk shows up now.
+func sizePart(f *os.File, path string, size int64) error {
+	if err := f.Truncate(0); err != nil {
+		return fmt.Errorf("truncate %s: %w", path, err)
+	}
+	if size > 0 {
+		if err := preallocate(f, size); err != nil {
+			return fmt.Errorf("reserve %s for %s: %w", formatBytes(size), path, err)
+		}
+	}
+	return nil
 }

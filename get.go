@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -57,6 +59,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.IntFlag{Name: "retries", Value: 8, Usage: "retries of one range after a transient failure (0: none)"},
 			&cli.DurationFlag{Name: "stall-timeout", Value: 20 * time.Second, Usage: "drop and retry a connection that delivers nothing for this long"},
 			&cli.DurationFlag{Name: "checkpoint-every", Value: defaultCheckpoint, Usage: "journal checkpoint interval (durable every 3 s); 0 disables the journal and resume"},
+			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE`"},
 			&cli.BoolFlag{Name: "debug", Usage: "print every request (Range, status, bytes, duration) on stderr"},
 			&cli.StringFlag{Name: "segment-size", Usage: "size of the ranges handed out, e.g. 16MiB (default: about 4 per connection, 1-64 MiB)"},
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request header `\"Name: value\"` (repeatable)"},
@@ -67,6 +70,13 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			cfg, err := getConfigFrom(c)
 			if err != nil {
 				return err
+			}
+			if path := c.String("cpuprofile"); path != "" {
+				stop, err := startCPUProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			return get(c.Context, cfg, stdout, stderr)
 		},
@@ -191,7 +201,7 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: download of %s stopped, progress saved; rerun the same command to resume", errInterrupted, redact(cfg.URL))
 		}
-		return err
+		return advise(err)
 	}
 	if cfg.JSON {
 		enc := json.NewEncoder(stdout)
@@ -221,4 +231,17 @@ func redact(raw string) string {
 		return raw
 	}
 	return u.Redacted()
+}
+
+// startCPUProfile profiles the process into path until the returned func.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

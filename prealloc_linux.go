@@ -37,3 +37,22 @@ func datasync(f *os.File) error {
 	}
 	return err
 }
+
+// errBusy reports a file locked by another process.
+var errBusy = errors.New("in use by another rget process")
+
+// lockFile takes an exclusive lock on f, failing at once if another process
+// holds it. Closing f releases it.
+func lockFile(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if cerr := rc.Control(func(fd uintptr) { err = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB) }); cerr != nil {
+		return cerr
+	}
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return errBusy
+	}
+	return err
+}

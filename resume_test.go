@@ -167,3 +167,31 @@ func TestMismatchThenRightDigest(t *testing.T) {
 		t.Fatalf("third run: already_complete=%v, %d new requests", res.AlreadyComplete, o.Requests()-requests)
 	}
 }
+
+// TestSecondProcessRefused: a second download into the same output while
+// the first runs is refused and leaves the first's files alone.
+func TestSecondProcessRefused(t *testing.T) {
+	t.Parallel()
+	const size = 16 << 20
+	o, base := origin(t, size, bench.WithRatePerConn(4e6))
+	out := filepath.Join(t.TempDir(), "out.bin")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"rget", "get", base + "/file", "-o", out, "-c", "2", "-q"}, &stdout, &stderr)
+	}()
+	waitFor(t, "the first download to start", 30*time.Second, func() bool { return o.BytesServed() > 1<<20 })
+	code, _, errOut := rget(t, "get", base+"/file", "-o", out, "-c", "2", "-q")
+	if code != 1 || !strings.Contains(errOut, "another rget process") {
+		t.Fatalf("second download: exit %d, stderr %q; want 1, in use", code, errOut)
+	}
+	cancel()
+	if err := <-done; exitCode(err) != 130 {
+		t.Fatalf("first download: %v", err)
+	}
+	if rep, err := status(out, time.Now()); err != nil || rep.BytesDone <= 0 {
+		t.Fatalf("the first download's journal: %+v, %v", rep, err)
+	}
+}
