@@ -205,8 +205,12 @@ func prepare(cfg getConfig, r *segment.Remote, out string, conns int, stderr io.
 	canResume := r.Ranges && r.Size > 0 && cfg.Checkpoint >= 0
 	if canResume && !cfg.Restart {
 		ok, err := jb.resume(r, stderr, cfg)
-		if err != nil || ok {
-			return jb, err
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if ok {
+			return jb, nil
 		}
 	}
 	if err := jb.start(r, segment.Split(r.Size, segSize), canResume); err != nil {
@@ -246,6 +250,11 @@ func (jb *job) resume(r *segment.Remote, stderr io.Writer, cfg getConfig) (bool,
 	j, st, err := journal.Open(jb.jpath)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
+	}
+	if diskError(err) {
+		// The journal may be fine and the disk is not (full, read-only):
+		// starting over would throw away what it records.
+		return false, fmt.Errorf("resume: %w", err)
 	}
 	if err != nil {
 		note(cfg, stderr, "ignoring the journal %s (%v); starting over", jb.jpath, err)

@@ -83,6 +83,13 @@ func retryable(ctx context.Context, err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// workingProgress is how many bytes an attempt must deliver before it
+// fails for the failure not to count against the retries: a connection that
+// moved that much was working, and a long transfer over a flaky link must
+// finish; one that delivers a trickle and stalls, again and again, must not
+// be retried forever.
+const workingProgress = 64 << 10
+
 // retryDelay is how long to wait before attempt (1-based) after err.
 func retryDelay(err error, attempt int, backoff func(int) time.Duration) time.Duration {
 	d := backoff(attempt)

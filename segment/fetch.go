@@ -170,6 +170,7 @@ func (f *fetcher) worker(ctx context.Context, c *ConnProgress) error {
 func (f *fetcher) fetchPart(ctx context.Context, pt *part, c *ConnProgress, buf []byte) error {
 	recycles := 0
 	for attempt := 1; ; attempt++ {
+		before := pt.done.Load()
 		err := f.fetchOnce(ctx, pt, c, buf, recycles < maxRecycles)
 		if err == nil {
 			return nil
@@ -180,6 +181,9 @@ func (f *fetcher) fetchPart(ctx context.Context, pt *part, c *ConnProgress, buf 
 			attempt--
 			f.prog.Recycled.Add(1)
 			continue
+		}
+		if pt.done.Load()-before >= workingProgress {
+			attempt = 1 // it was working: only failures in a row count
 		}
 		if f.opts.Retries < 0 || attempt > f.opts.Retries || !retryable(ctx, err) {
 			return err
@@ -315,11 +319,12 @@ func (f *fetcher) check(resp *http.Response, asked string, from, end int64) erro
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 	case http.StatusOK:
-		if f.remote.ifRange() != "" {
-			// If-Range answered with the whole resource: it no longer
-			// matches the validator.
+		if v := f.remote.ifRange(); v != "" && v != resp.Header.Get("ETag") && v != resp.Header.Get("Last-Modified") {
+			// If-Range answered with the whole resource, without the
+			// validator it was given: it no longer matches.
 			return fmt.Errorf("%s: %w", resp.Request.URL.Redacted(), ErrChanged)
 		}
+		// The same version, whole: the server stopped serving ranges.
 		return fmt.Errorf("%s: %w", resp.Request.URL.Redacted(), ErrRangeIgnored)
 	default:
 		return statusError(resp)

@@ -47,9 +47,11 @@ func SanitizeName(s string) string {
 		}
 		return r
 	}, s)
-	s = strings.TrimSpace(s)
-	s = strings.TrimLeft(s, ".")
-	s = strings.TrimSpace(s)
+	// Until stable: ". ." must not leave ".".
+	for t := ""; t != s; {
+		t = s
+		s = strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(s), "."))
+	}
 	if len(s) > maxNameBytes {
 		cut := maxNameBytes
 		for cut > 0 && !utf8.RuneStart(s[cut]) {

@@ -93,8 +93,13 @@ func NewClient(o ClientOptions) *http.Client {
 				return fmt.Errorf("stopped after %d redirects", len(via))
 			}
 			prev := via[len(via)-1].URL
-			if prev.Scheme == "https" && req.URL.Scheme == "http" && !o.AllowInsecureRedirect {
-				return fmt.Errorf("refusing redirect from https to http (%s); allow it with --allow-insecure-redirect", req.URL.Redacted())
+			if prev.Scheme == "https" && req.URL.Scheme == "http" {
+				if !o.AllowInsecureRedirect {
+					return fmt.Errorf("refusing redirect from https to http (%s); allow it with --allow-insecure-redirect", req.URL.Redacted())
+				}
+				// Allowed, but credentials never travel in clear text
+				// (net/http would keep them on the same host).
+				dropCredentials(req)
 			}
 			return nil
 		},
@@ -103,12 +108,13 @@ func NewClient(o ClientOptions) *http.Client {
 
 // Probe asks for the first byte of rawURL (a HEAD is often wrong or refused)
 // and describes the resource from the answer. Of opts it uses Header,
-// Retries and Backoff: transient failures are retried, but a host that
-// cannot be reached at all fails at once.
+// Retries, Backoff, StallTimeout and Trace: transient failures (a stalled
+// answer among them) are retried, but a host that cannot be reached at all
+// fails at once.
 func Probe(ctx context.Context, client *http.Client, rawURL string, opts Options) (*Remote, error) {
 	opts.defaults()
 	for attempt := 1; ; attempt++ {
-		r, err := probeOnce(ctx, client, rawURL, opts.Header)
+		r, err := probeOnce(ctx, client, rawURL, &opts)
 		if err == nil {
 			return r, nil
 		}
@@ -125,18 +131,29 @@ func Probe(ctx context.Context, client *http.Client, rawURL string, opts Options
 	}
 }
 
-func probeOnce(ctx context.Context, client *http.Client, rawURL string, hdr http.Header) (*Remote, error) {
-	req, err := newRequest(ctx, rawURL, hdr)
+// probeOnce sends one probe. The stall watchdog bounds it from the dial to
+// the end of the body, so that a server that answers nothing, or sends
+// headers and then nothing, cannot hang it.
+func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Options) (r *Remote, err error) {
+	var status int
+	var got int64
+	defer func(start time.Time) {
+		opts.trace(rawURL, formatRange(0, 1), &status, &got, start, err)
+	}(time.Now())
+	ctx, w := watch(ctx, opts.StallTimeout)
+	defer w.stop()
+	req, err := newRequest(ctx, rawURL, opts.Header)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Range", formatRange(0, 1))
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("probe: %w", err)
+		return nil, fmt.Errorf("probe: %w", w.cause(err))
 	}
 	defer resp.Body.Close()
-	r := &Remote{
+	status = resp.StatusCode
+	r = &Remote{
 		URL:          rawURL,
 		FinalURL:     resp.Request.URL.String(),
 		Size:         -1,
@@ -158,7 +175,15 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, hdr http
 		r.Size = cr.total
 		// An unknown complete length ("bytes 0-0/*") cannot be planned.
 		r.Ranges = cr.total > 0 && r.Encoding == ""
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		if r.Encoding != "" {
+			// The length is that of the encoded form; the decoded size
+			// is known only at the end of the stream.
+			r.Size = -1
+		}
+		got, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		if err != nil {
+			return nil, fmt.Errorf("probe %s: %w", req.URL.Redacted(), w.cause(err))
+		}
 	case http.StatusRequestedRangeNotSatisfiable:
 		// The only resource without a first byte is the empty one.
 		cr, err := parseContentRange(resp.Header.Get("Content-Range"))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -16,16 +17,18 @@ import (
 // so it reads the resource again from its start and skips what is already
 // written (the bytes on disk, and the hash of them, stay as they are).
 func (f *fetcher) stream(ctx context.Context, c *ConnProgress) error {
-	pt := f.plan.take() // nil when the size is unknown
-	if pt != nil {
-		defer f.plan.release(pt)
-	}
+	sc := &streamCursor{plan: f.plan}
+	defer sc.release()
 	buf := make([]byte, f.opts.BufferSize)
 	var written int64
 	for attempt := 1; ; attempt++ {
-		err := f.streamOnce(ctx, pt, c, buf, &written)
+		before := written
+		err := f.streamOnce(ctx, sc, c, buf, &written)
 		if err == nil {
 			return nil
+		}
+		if written-before >= workingProgress {
+			attempt = 1 // it was working: only failures in a row count
 		}
 		if f.opts.Retries < 0 || attempt > f.opts.Retries || !retryable(ctx, err) {
 			return err
@@ -38,8 +41,17 @@ func (f *fetcher) stream(ctx context.Context, c *ConnProgress) error {
 }
 
 // streamOnce GETs the whole resource, skips the first *written bytes and
-// writes the rest after them.
-func (f *fetcher) streamOnce(ctx context.Context, pt *part, c *ConnProgress, buf []byte, written *int64) error {
+// writes the rest after them. A body that arrives compressed although
+// identity was asked is decoded: what is written, counted in *written and
+// hashed later is the decoded resource.
+func (f *fetcher) streamOnce(ctx context.Context, sc *streamCursor, c *ConnProgress, buf []byte, written *int64) (err error) {
+	var status int
+	var got int64
+	from := *written
+	defer func(start time.Time) {
+		got = *written - from
+		f.opts.trace(f.remote.FinalURL, "", &status, &got, start, err)
+	}(time.Now())
 	ctx, w := watch(ctx, f.opts.StallTimeout)
 	defer w.stop()
 	req, err := newRequest(ctx, f.remote.FinalURL, f.opts.Header)
@@ -51,6 +63,7 @@ func (f *fetcher) streamOnce(ctx context.Context, pt *part, c *ConnProgress, buf
 		return fmt.Errorf("stream: %w", w.cause(err))
 	}
 	defer resp.Body.Close()
+	status = resp.StatusCode
 	if resp.StatusCode != http.StatusOK {
 		return statusError(resp)
 	}
@@ -62,10 +75,16 @@ func (f *fetcher) streamOnce(ctx context.Context, pt *part, c *ConnProgress, buf
 	if enc := contentEncoding(resp.Header); enc != "" {
 		dec, closeDec, err := decoder(enc, body)
 		if err != nil {
-			return fmt.Errorf("stream %s: %w", resp.Request.URL.Redacted(), err)
+			return fmt.Errorf("stream %s: %w", resp.Request.URL.Redacted(), w.cause(err))
 		}
 		defer closeDec()
-		body, size = dec, -1
+		body = dec
+		if f.remote.Encoding != "" {
+			// The probe saw the encoded form too: the decoded size is
+			// known only at the end. Otherwise the probe's identity
+			// size still holds for the decoded bytes.
+			size = -1
+		}
 	} else if size >= 0 && resp.ContentLength >= 0 && resp.ContentLength != size {
 		return fmt.Errorf("stream %s: Content-Length %d, probed %d: %w",
 			resp.Request.URL.Redacted(), resp.ContentLength, size, ErrChanged)
@@ -75,7 +94,7 @@ func (f *fetcher) streamOnce(ctx context.Context, pt *part, c *ConnProgress, buf
 	}
 	c.End.Store(max(size, 0))
 	for {
-		n, rerr := io.ReadFull(body, buf)
+		n, rerr := fill(body, buf)
 		if n > 0 {
 			if size >= 0 && *written+int64(n) > size {
 				return fmt.Errorf("stream: more than the %d bytes announced: %w", size, ErrChanged)
@@ -83,10 +102,7 @@ func (f *fetcher) streamOnce(ctx context.Context, pt *part, c *ConnProgress, buf
 			if _, err := f.dst.WriteAt(buf[:n], *written); err != nil {
 				return fmt.Errorf("stream: write at %d: %w", *written, err)
 			}
-			if pt != nil {
-				f.plan.claim(pt, *written, n)
-				f.plan.wrote(pt, n)
-			}
+			sc.wrote(*written, n)
 			*written += int64(n)
 			f.plan.setStreamed(*written)
 			c.Pos.Store(*written)
@@ -94,7 +110,10 @@ func (f *fetcher) streamOnce(ctx context.Context, pt *part, c *ConnProgress, buf
 		switch {
 		case rerr == nil:
 			continue
-		case errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF):
+		case rerr == io.EOF:
+			// A clean end. A body cut short (a chunked or compressed
+			// stream that stops in the middle) is io.ErrUnexpectedEOF,
+			// retried below even when the size is unknown.
 			if size >= 0 && *written != size {
 				return fmt.Errorf("stream: body ended at %d of %d bytes: %w", *written, size, io.ErrUnexpectedEOF)
 			}
@@ -106,6 +125,56 @@ func (f *fetcher) streamOnce(ctx context.Context, pt *part, c *ConnProgress, buf
 			return fmt.Errorf("stream: body ended at %d: %w", *written, w.cause(rerr))
 		}
 	}
+}
+
+// streamCursor records the bytes of a stream, written in file order from
+// offset 0, in the plan's ranges: it takes them one after another (a plan
+// of a known size may hold several), and none when the size is unknown.
+type streamCursor struct {
+	plan *Plan
+	pt   *part // the range being written, nil before the first
+}
+
+// wrote records n bytes written at pos, the end of what was written before.
+func (s *streamCursor) wrote(pos int64, n int) {
+	for n > 0 {
+		if s.pt == nil || pos >= s.pt.end {
+			s.release()
+			if s.pt = s.plan.take(); s.pt == nil {
+				return // a stream of unknown size: no ranges
+			}
+		}
+		k := s.plan.claim(s.pt, pos, n)
+		if k == 0 {
+			return // cannot happen: the caller stops at the size
+		}
+		s.plan.wrote(s.pt, k)
+		pos += int64(k)
+		n -= k
+	}
+}
+
+// release gives the current range back to the plan.
+func (s *streamCursor) release() {
+	if s.pt != nil {
+		s.plan.release(s.pt)
+		s.pt = nil
+	}
+}
+
+// fill reads from r until buf is full or r fails. Unlike io.ReadFull it
+// returns r's own error, so that io.EOF means a clean end of the body and a
+// truncated one stays io.ErrUnexpectedEOF.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := r.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // unexpected turns a clean EOF in the middle of a body into ErrUnexpectedEOF.
