@@ -142,6 +142,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			getCommand(stdout, stderr),
 			verifyCommand(stdout, stderr),
 			statusCommand(stdout, stderr),
+			benchCommand(stdout, stderr),
+			serveCommand(stdout, stderr),
 		},
 	}
 	for _, c := range app.Commands {

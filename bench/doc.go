@@ -1,6 +1,7 @@
 // Package bench is rget's embedded benchmark origin: an HTTP server of
 // synthetic content with controllable speed and faults, for benchmarks and
-// for the tests of the other packages.
+// for the tests of the other packages; and the benchmark runner that
+// measures downloaders against it.
 //
 // The pieces:
 //
@@ -13,10 +14,19 @@
 //     (Requests, BytesServed, MaxConcurrent, Ranges). Options add latency,
 //     holds, and faults: failed first requests, cut bodies, ignored Range, a
 //     lying Content-Range, a resource that changes under the client.
-//  3. Server: a real HTTP/1.1 server on 127.0.0.1 that paces every TCP
-//     connection with its own token bucket (WithRatePerConn), optionally one
-//     much slower connection (WithSlowConn), and whose Close waits for every
-//     goroutine it started.
+//  3. Server: a real HTTP/1.1 server on 127.0.0.1 (or WithAddr's address)
+//     that paces every TCP connection with its own token bucket
+//     (WithRatePerConn), optionally one much slower connection
+//     (WithSlowConn), and whose Close waits for every goroutine it started.
+//  4. Sweep: runs downloaders (Tool: a DownloadFunc called in this process,
+//     which is how rget measures itself, or an external Command such as
+//     aria2c, curl, axel, wget2; see Peer) over connection counts and
+//     rounds, interleaved A B C A B C; times each run, measures its CPU and
+//     peak RSS (getrusage and VmHWM for a DownloadFunc, the child's own for
+//     a Command), checks the output's size and SHA-256, and returns a
+//     Report: raw runs, medians with min-max, the ideal N × cap bounded by
+//     the uncapped rate, as JSON, a text table with a bar chart
+//     (WriteText), or an SVG chart (WriteSVG).
 //
 // Typical use in a test:
 //

@@ -20,8 +20,9 @@ type Option func(*config)
 // newConfig.
 type config struct {
 	// Connection level, applied by Start.
-	ratePerConn  int64 // bytes per second for every connection; 0 = unlimited
-	slowConnRate int64 // bytes per second for the first connection; 0 = not slow
+	ratePerConn  int64  // bytes per second for every connection; 0 = unlimited
+	slowConnRate int64  // bytes per second for the first connection; 0 = not slow
+	addr         string // listen address; "" = a free port of 127.0.0.1
 
 	// Request level, applied by Origin.ServeHTTP.
 	latency         time.Duration

@@ -37,12 +37,12 @@ type Server struct {
 // connKey is the context key under which ConnContext stores the *pacedConn.
 type connKey struct{}
 
-// Start listens on a free port of 127.0.0.1 and serves h on it from a
-// goroutine the Server owns, until Close.
+// Start listens on a free port of 127.0.0.1 (or on WithAddr's address) and
+// serves h on it from a goroutine the Server owns, until Close.
 //
 // If h is an *Origin, its connection-level options (WithRatePerConn,
-// WithSlowConn) apply; opts are applied after them and may override them.
-// Start uses only the connection-level options in opts.
+// WithSlowConn, WithAddr) apply; opts are applied after them and may
+// override them. Start uses only the connection-level options in opts.
 func Start(h http.Handler, opts ...Option) (*Server, error) {
 	var cfg config
 	if o, ok := h.(*Origin); ok {
@@ -51,7 +51,11 @@ func Start(h http.Handler, opts ...Option) (*Server, error) {
 	for _, opt := range opts {
 		opt(&cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := cfg.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("bench: listen: %w", err)
 	}
@@ -75,6 +79,13 @@ func Start(h http.Handler, opts ...Option) (*Server, error) {
 		s.serveErr = s.srv.Serve(l)
 	}()
 	return s, nil
+}
+
+// WithAddr makes Start listen on addr ("host:port", as net.Listen takes it;
+// port 0 picks a free one) instead of a free port of 127.0.0.1. Applied by
+// Start.
+func WithAddr(addr string) Option {
+	return func(c *config) { c.addr = addr }
 }
 
 // Conns returns how many TCP connections the server has accepted so far.
