@@ -240,6 +240,7 @@ func (jb *job) start(r *segment.Remote, rs []segment.Range, canResume bool) erro
 	}
 	jb.plan = segment.NewPlan(r.Size, rs, 0)
 	jb.cursor = merge.NewCursor(jb.f)
+	jb.cursor.Flush = writeback(jb.f)
 	return nil
 }
 
@@ -278,6 +279,7 @@ func (jb *job) resume(r *segment.Remote, stderr io.Writer, cfg getConfig) (bool,
 		}
 	}
 	jb.j, jb.cursor = j, cursor
+	jb.cursor.Flush = writeback(f)
 	jb.plan = segment.NewPlan(st.Size, toSegment(st.Parts), 0)
 	jb.resumed = st.BytesDone()
 	note(cfg, stderr, "resuming %s: %s of %s already on disk", jb.out, formatBytes(jb.resumed), formatBytes(st.Size))

@@ -56,3 +56,17 @@ func lockFile(f *os.File) error {
 	}
 	return err
 }
+
+// writeback returns a func that starts the writeback of a range of f to the
+// disk without waiting for it (sync_file_range SYNC_FILE_RANGE_WRITE), so
+// that the final fsync finds little left. Errors are ignored: it is a hint,
+// and the fsync that follows reports any failure.
+func writeback(f *os.File) func(off, n int64) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return func(off, n int64) {
+		_ = rc.Control(func(fd uintptr) { _ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE) })
+	}
+}

@@ -20,6 +20,10 @@ const bufSize = 1 << 20
 // concurrent use.
 type Cursor struct {
 	r io.ReaderAt
+	// Flush, if set, is called with each range just hashed, to start its
+	// writeback to the disk early (sync_file_range): the sync before the
+	// file is published then has little left to do. Set it before use.
+	Flush func(off, n int64)
 
 	mu  sync.Mutex
 	h   hash.Hash
@@ -87,6 +91,9 @@ func (c *Cursor) step(to int64) (bool, error) {
 	}
 	k, err := c.r.ReadAt(c.buf[:n], c.off)
 	c.h.Write(c.buf[:k])
+	if c.Flush != nil && k > 0 {
+		c.Flush(c.off, int64(k))
+	}
 	c.off += int64(k)
 	if err != nil && !(errors.Is(err, io.EOF) && int64(k) == n) {
 		return false, fmt.Errorf("hash at offset %d: %w", c.off, err)
