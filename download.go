@@ -397,7 +397,11 @@ func (jb *job) finalize(ctx context.Context, cfg getConfig) (string, error) {
 	if jb.f == nil {
 		return "", nil
 	}
-	if err := jb.checkpoint(true); err != nil {
+	// A cheap record: every range is done. Syncing the data here would
+	// wait for its writeback before the hash of the rest could start;
+	// Finalize syncs it after hashing, and a crash before that resumes from
+	// this record (same boot) or the last durable one.
+	if err := jb.checkpoint(false); err != nil {
 		jb.closeJournal()
 		jb.f.Close()
 		return "", err
