@@ -32,6 +32,7 @@ type serveConfig struct {
 	Seed        uint64
 	Addr        string
 	RatePerConn int64 // bytes per second; 0 = no cap
+	SlowConn    int64 // the first connection's cap in bytes per second; 0 = none
 	Latency     time.Duration
 }
 
@@ -45,6 +46,7 @@ func serveCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "rate-per-conn", Usage: "cap every connection at `RATE` bytes/s (e.g. 25MB)"},
 			&cli.StringFlag{Name: "synthetic", Usage: "serve deterministic synthetic content of `SIZE` (e.g. 10GiB) instead of a directory"},
 			&cli.Uint64Flag{Name: "seed", Value: syntheticSeed, Usage: "seed of the synthetic content"},
+			&cli.StringFlag{Name: "slow-conn", Usage: "cap the first connection accepted at `RATE` bytes/s: one connection much slower than the others"},
 			&cli.DurationFlag{Name: "latency", Usage: "delay the answer to every request by `D`"},
 		},
 		Action: func(c *cli.Context) error {
@@ -84,6 +86,13 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		}
 		cfg.RatePerConn = n
 	}
+	if s := c.String("slow-conn"); s != "" {
+		n, err := parseSize(s)
+		if err != nil || n < 1 {
+			return cfg, usagef("serve: --slow-conn: want a rate of at least 1 byte/s, not %q", s)
+		}
+		cfg.SlowConn = n
+	}
 	if cfg.Latency < 0 {
 		return cfg, usagef("serve: --latency must not be negative")
 	}
@@ -111,7 +120,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		h = bench.NewOrigin(content, bench.WithLatency(cfg.Latency))
 		what = fmt.Sprintf("synthetic content, %s (seed %d, ETag %s)", formatBytes(cfg.Synthetic), cfg.Seed, content.ETag())
 	}
-	srv, err := bench.Start(h, bench.WithAddr(cfg.Addr), bench.WithRatePerConn(cfg.RatePerConn))
+	srv, err := bench.Start(h, bench.WithAddr(cfg.Addr), bench.WithRatePerConn(cfg.RatePerConn), bench.WithSlowConn(cfg.SlowConn))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
