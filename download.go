@@ -112,10 +112,12 @@ func debugTrace(cfg getConfig, w io.Writer) func(segment.Trace) {
 		return nil
 	}
 	var mu sync.Mutex
+	begin := time.Now()
 	return func(t segment.Trace) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(w, "rget: debug GET %s Range:%q -> %d, %d bytes in %v", redact(t.URL), t.Range, t.Status, t.Bytes, t.Duration.Round(time.Microsecond))
+		fmt.Fprintf(w, "rget: debug +%.3fs GET %s Range:%q -> %d, %d bytes in %v", t.Start.Sub(begin).Seconds(),
+			redact(t.URL), t.Range, t.Status, t.Bytes, t.Duration.Round(time.Microsecond))
 		if t.Err != nil {
 			fmt.Fprintf(w, ": %s", oneLine(t.Err))
 		}

@@ -67,6 +67,7 @@ type Trace struct {
 	Range    string // the Range header sent, "" for none
 	Status   int    // 0 when no response arrived
 	Bytes    int64  // body bytes received
+	Start    time.Time
 	Duration time.Duration
 	Err      error // nil on success
 }
@@ -74,7 +75,7 @@ type Trace struct {
 // trace reports one request to opts.Trace, if set.
 func (o *Options) trace(url, rng string, status *int, bytes *int64, start time.Time, err error) {
 	if o.Trace != nil {
-		o.Trace(Trace{URL: url, Range: rng, Status: *status, Bytes: *bytes, Duration: time.Since(start), Err: err})
+		o.Trace(Trace{URL: url, Range: rng, Status: *status, Bytes: *bytes, Start: start, Duration: time.Since(start), Err: err})
 	}
 }
 
@@ -270,8 +271,8 @@ func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf 
 // is dropped and its range asked again on a fresh one, at most maxRecycles
 // times per range.
 const (
-	slowAfter   = time.Second // judge a request only after this long
-	slowFactor  = 4           // "much slower": below the mean rate / slowFactor
+	slowAfter   = 500 * time.Millisecond // judge a request only after this long
+	slowFactor  = 4                      // "much slower": below the mean rate / slowFactor
 	maxRecycles = 3
 )
 
@@ -280,12 +281,14 @@ var errSlow = errors.New("connection much slower than the others")
 
 // tooSlow reports whether a request that moved got bytes in el, with left
 // bytes still to go, should be given up for a fresh connection: its rate is
-// below the mean rate of the ranges in flight divided by slowFactor, and
-// finishing at that rate would take more than another slowAfter.
+// below the mean rate of the ranges in flight divided by slowFactor, and a
+// connection at the mean rate would finish the rest more than hedgeGain
+// sooner.
 func (f *fetcher) tooSlow(got, left int64, el time.Duration) bool {
 	mean := f.plan.meanRate(time.Now())
-	rate := float64(got) / el.Seconds()
-	return mean > 0 && rate*slowFactor < mean && float64(left) > rate*slowAfter.Seconds()
+	rate := max(float64(got)/el.Seconds(), 1)
+	return mean > 0 && rate*slowFactor < mean &&
+		float64(left)/rate-float64(left)/mean > hedgeGain.Seconds()
 }
 
 // get requests [from, end) with If-Range and checks that the answer is

@@ -316,7 +316,9 @@ func (p *Plan) release(pt *part) {
 func (p *Plan) releaseAt(pt *part, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r, ok := pt.rateLocked(now); ok && pt.complete() && r > 0 {
+	// A finished range counts however short it was: fast ones are short.
+	if el := now.Sub(pt.began); pt.active && pt.complete() && el > 0 && pt.done.Load() > pt.base {
+		r := float64(pt.done.Load()-pt.base) / el.Seconds()
 		if p.finishedRate == 0 {
 			p.finishedRate = r
 		} else {
