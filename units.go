@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"rget/bench"
 	"strconv"
 	"strings"
 )
@@ -39,18 +40,7 @@ var sizeUnits = map[string]int64{
 }
 
 // formatBytes formats n bytes in binary units: "512 B", "1.5 MiB".
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
+func formatBytes(n int64) string { return bench.FormatSize(n) }
 
 // formatRate formats a rate in decimal megabytes per second, the unit
 // downloaders and benchmarks quote.

@@ -119,7 +119,7 @@ func (r *Report) title() string {
 func (r *Report) subtitle() string {
 	parts := []string{r.Date.Format("2006-01-02 15:04 UTC")}
 	if r.Target.Size > 0 {
-		parts = append(parts, sizeText(r.Target.Size))
+		parts = append(parts, FormatSize(r.Target.Size))
 	}
 	if r.RatePerConn > 0 {
 		parts = append(parts, fmt.Sprintf("cap %.1f MB/s per connection", float64(r.RatePerConn)/1e6))

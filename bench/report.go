@@ -195,7 +195,7 @@ func (r *Report) writeHeader(b *strings.Builder) {
 	}
 	size := "size unknown"
 	if r.Target.Size > 0 {
-		size = sizeText(r.Target.Size)
+		size = FormatSize(r.Target.Size)
 	}
 	fmt.Fprintf(b, "target: %s, %s; %d run(s) per point", r.Target.URL, size, r.Runs)
 	if r.Settle > 0 {
@@ -365,8 +365,8 @@ func barCells(v, ideal float64, width int) string {
 	return b.String()
 }
 
-// sizeText formats n bytes in binary units ("1.0 GiB").
-func sizeText(n int64) string {
+// FormatSize formats n bytes in binary units: "512 B", "1.0 GiB".
+func FormatSize(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
