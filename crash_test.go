@@ -148,6 +148,10 @@ func TestInterruptResume(t *testing.T) {
 		t.Fatalf("after SIGINT: %v, stderr:\n%s\nwant exit 130 and advice to rerun", err, stderr)
 	}
 	servedAtStop := o.BytesServed()
+	rep, err := status(out, time.Now())
+	if err != nil || rep.BytesDone <= 0 {
+		t.Fatalf("journal after SIGINT: %+v, %v", rep, err)
+	}
 	cmd, stderr = startRget(t, bin, args...)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("rerun: %v\n%s", err, stderr)
@@ -158,7 +162,14 @@ func TestInterruptResume(t *testing.T) {
 	if got := sha256File(t, out); got != hexSum(o.Content()) {
 		t.Fatalf("sha256 %s, want %s", got, hexSum(o.Content()))
 	}
-	if served := o.BytesServed(); served > size+size*3/100 {
-		t.Errorf("served %d bytes (%d before the interrupt) for %d", served, servedAtStop, size)
+	// What the journal recorded at the stop is never fetched again. (What
+	// was in flight at the stop, in socket buffers, is lost: up to a few MB
+	// per connection on a loaded machine.)
+	missing := size - rep.BytesDone
+	if again := o.BytesServed() - servedAtStop; again > missing+size/100 {
+		t.Errorf("the rerun was served %d bytes; %d were missing", again, missing)
+	}
+	if served := o.BytesServed(); served > size+size/10 {
+		t.Errorf("served %d bytes in all for %d", served, size)
 	}
 }
