@@ -96,14 +96,7 @@ func (c *pacedConn) pace(k int) error {
 		return errAborted
 	default:
 	}
-	now := time.Now()
-	c.mu.Lock()
-	if floor := now.Add(-c.burst); c.next.Before(floor) {
-		c.next = floor
-	}
-	c.next = c.next.Add(c.due(k))
-	wait := c.next.Sub(now)
-	c.mu.Unlock()
+	wait := c.reserve(k, time.Now())
 	if wait <= 0 {
 		return nil
 	}
@@ -117,6 +110,18 @@ func (c *pacedConn) pace(k int) error {
 	case <-c.aborted:
 		return errAborted
 	}
+}
+
+// reserve books k bytes on the connection's clock at now and returns how
+// long the caller must wait before sending them.
+func (c *pacedConn) reserve(k int, now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if floor := now.Add(-c.burst); c.next.Before(floor) {
+		c.next = floor
+	}
+	c.next = c.next.Add(c.due(k))
+	return c.next.Sub(now)
 }
 
 // abort makes pending and future writes fail: the request being answered on
