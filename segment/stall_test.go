@@ -60,8 +60,11 @@ func TestFetchStall(t *testing.T) {
 	if res.sum != o.Content().SHA256() {
 		t.Fatalf("sha256 %x, want %x", res.sum, o.Content().SHA256())
 	}
-	if got := res.prog.Retries.Load(); got < 2 {
-		t.Fatalf("retries = %d, want at least 2 (two stalled ranges)", got)
+	// Each stalled range was retried after the stall timeout, or taken over
+	// by an idle connection before that (on a loaded machine).
+	moved := res.prog.Retries.Load() + res.prog.Recycled.Load() + int64(res.plan.Splits())
+	if moved < 2 {
+		t.Fatalf("retries+recycled+splits = %d, want at least 2 (two stalled ranges)", moved)
 	}
 }
 
