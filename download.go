@@ -44,7 +44,7 @@ type job struct {
 // download probes, plans, fetches, verifies and publishes.
 func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult, error) {
 	start := time.Now()
-	if res, err := alreadyComplete(ctx, cfg, cfg.Output, start); res != nil || err != nil {
+	if res, err := alreadyComplete(ctx, cfg, inDir(cfg, cfg.Output), start); res != nil || err != nil {
 		return res, err
 	}
 	client := segment.NewClient(segment.ClientOptions{
@@ -137,9 +137,6 @@ func alreadyComplete(ctx context.Context, cfg getConfig, out string, start time.
 	if out == "" || cfg.SHA256 == "" || cfg.Discard {
 		return nil, nil
 	}
-	if cfg.Dir != "" && !filepath.IsAbs(out) {
-		out = filepath.Join(cfg.Dir, out)
-	}
 	fi, err := os.Stat(out)
 	if err != nil || !fi.Mode().IsRegular() {
 		return nil, nil
@@ -160,10 +157,15 @@ func outputName(cfg getConfig, r *segment.Remote) string {
 	if out == "" {
 		out = segment.FileName(r)
 	}
-	if cfg.Dir != "" && !filepath.IsAbs(out) {
-		out = filepath.Join(cfg.Dir, out)
+	return inDir(cfg, out)
+}
+
+// inDir puts a relative name in --dir; "" stays "".
+func inDir(cfg getConfig, name string) string {
+	if name == "" || cfg.Dir == "" || filepath.IsAbs(name) {
+		return name
 	}
-	return out
+	return filepath.Join(cfg.Dir, name)
 }
 
 // checkOutput refuses to clobber an existing file without --force.

@@ -195,3 +195,29 @@ func TestSecondProcessRefused(t *testing.T) {
 		t.Fatalf("the first download's journal: %+v, %v", rep, err)
 	}
 }
+
+// TestAlreadyCompleteInDir: with -d, the complete file is found in DIR, by
+// -o name or by the server's name, without fetching it again.
+func TestAlreadyCompleteInDir(t *testing.T) {
+	t.Parallel()
+	o, base := origin(t, 100_000)
+	dir := t.TempDir()
+	sum := hexSum(o.Content())
+	if code, _, stderr := rget(t, "get", base+"/name.bin", "-d", dir, "-q"); code != 0 {
+		t.Fatalf("first download: exit %d, %s", code, stderr)
+	}
+	served := o.BytesServed()
+	for _, args := range [][]string{
+		{base + "/name.bin", "-d", dir, "--sha256", sum},
+		{base + "/name.bin", "-d", dir, "-o", "name.bin", "--sha256", sum},
+	} {
+		res, _ := getJSON(t, args...)
+		if !res.AlreadyComplete || res.Output != filepath.Join(dir, "name.bin") {
+			t.Errorf("%q: already_complete=%v output=%q", args, res.AlreadyComplete, res.Output)
+		}
+	}
+	// Without -o the name comes from the server: one probe, one byte.
+	if more := o.BytesServed() - served; more > 1 {
+		t.Errorf("%d more bytes served for a complete file", more)
+	}
+}
