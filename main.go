@@ -111,7 +111,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:            "rget",
 		Usage:           "fetch one large file over many HTTP(S) connections, verified",
-		UsageText:       "rget URL [URL...]\n   rget get URL [-o OUT] [-c N] [--sha256 HEX]\n   rget verify FILE --sha256 HEX",
+		UsageText:       "rget URL\n   rget get URL [-o OUT] [-c N] [--sha256 HEX]\n   rget verify FILE --sha256 HEX",
 		Version:         version,
 		Writer:          stdout,
 		ErrWriter:       stderr,
