@@ -111,7 +111,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:            "rget",
 		Usage:           "fetch one large file over many HTTP(S) connections, verified",
-		UsageText:       "rget URL\n   rget get URL [-o OUT] [-c N] [--sha256 HEX]\n   rget verify FILE --sha256 HEX",
+		UsageText:       "rget URL\n   rget get URL [-o OUT] [-c N] [--sha256 HEX]\n   rget status OUT\n   rget verify FILE --sha256 HEX\n   rget bench [URL] [--size 1GiB] [-c 1,4,16,64] [--compare]\n   rget serve DIR | --synthetic SIZE",
 		Version:         version,
 		Writer:          stdout,
 		ErrWriter:       stderr,
