@@ -162,29 +162,14 @@ func TestFaultStallTimeout(t *testing.T) {
 	}
 }
 
-// rangeStops serves o, honoring Range for the first n requests only; then
-// every request gets 200 and the whole body, as from a server that lost its
-// range support (If-Range is ignored: the file did not change).
-func rangeStops(o *bench.Origin, n int64) http.Handler {
-	var count atomic.Int64
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if count.Add(1) > n {
-			r = r.Clone(r.Context())
-			r.Header.Del("Range")
-			r.Header.Del("If-Range")
-		}
-		o.ServeHTTP(w, r)
-	})
-}
-
 // TestFaultRangeDropped: a server that stops honoring Range in the middle
 // of a download: the download fails with exit 1 and a clear line, nothing
 // is published, the journal stays valid with what was fetched; the rerun
 // finds a server without ranges and fetches the file as one stream.
 func TestFaultRangeDropped(t *testing.T) {
 	t.Parallel()
-	o := bench.NewOrigin(bench.Content{Size: 4 << 20, Seed: 6})
-	base := serveHandler(t, rangeStops(o, 3)) // the probe and 2 ranges
+	o := bench.NewOrigin(bench.Content{Size: 4 << 20, Seed: 6}, bench.WithNoRangeAfter(3)) // the probe and 2 ranges
+	base := serveHandler(t, o)
 	out := filepath.Join(t.TempDir(), "out")
 	args := []string{base + "/file", "-o", out, "-q", "-c", "1", "--segment-size", "1MiB", "--sha256", hexSum(o.Content())}
 	exit, _, stderr := rget(t, args...)

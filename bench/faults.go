@@ -31,6 +31,7 @@ type config struct {
 	failFirst       int
 	failStatus      int
 	noRange         bool
+	noRangeAfter    int   // < 0: never
 	cutAfter        int64 // < 0: never cut
 	lieContentRange bool
 	changeETagAfter int // < 0: never change
@@ -42,6 +43,7 @@ func newConfig(opts []Option) config {
 	cfg := config{
 		cutAfter:        -1,
 		changeETagAfter: -1,
+		noRangeAfter:    -1,
 		lastModified:    time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC),
 	}
 	for _, opt := range opts {
@@ -98,6 +100,13 @@ func WithFailFirst(n int, status int) Option {
 // request gets 200 and the full body, without an Accept-Ranges header.
 func WithNoRange() Option {
 	return func(c *config) { c.noRange = true }
+}
+
+// WithNoRangeAfter serves the first n requests normally, then behaves as
+// WithNoRange: a server that stops honoring Range in the middle of a
+// download (same file, same ETag).
+func WithNoRangeAfter(n int) Option {
+	return func(c *config) { c.noRangeAfter = max(n, 0) }
 }
 
 // WithCutAfter aborts every content response (200 or 206) whose body is

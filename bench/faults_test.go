@@ -289,3 +289,31 @@ func TestWithLatencyHonorsContext(t *testing.T) {
 		t.Fatalf("delayed request: err %v, want context.Canceled", err)
 	}
 }
+
+// TestWithNoRangeAfter: ranges are honored for the first n requests, then
+// every request gets 200 and the whole body, with the same ETag.
+func TestWithNoRangeAfter(t *testing.T) {
+	t.Parallel()
+	c := Content{Size: 10_000, Seed: 3}
+	_, srv := startOrigin(t, c, WithNoRangeAfter(2))
+	client := newClient(t)
+	for i, want := range []int{206, 206, 200, 200} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/file", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Range", "bytes=0-99")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != want || resp.Header.Get("ETag") != c.ETag() {
+			t.Fatalf("request %d: %d, ETag %s, %v; want %d with ETag %s", i+1, resp.StatusCode, resp.Header.Get("ETag"), err, want, c.ETag())
+		}
+		if want == 200 && len(body) != int(c.Size) {
+			t.Fatalf("request %d: 200 with %d bytes, want the whole %d", i+1, len(body), c.Size)
+		}
+	}
+}

@@ -191,7 +191,8 @@ func (o *Origin) serveContent(w http.ResponseWriter, r *http.Request, n int64) {
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Content-Type", "application/octet-stream")
-	if o.cfg.noRange {
+	noRange := o.cfg.noRange || (o.cfg.noRangeAfter >= 0 && n > int64(o.cfg.noRangeAfter))
+	if noRange {
 		r = withoutRange(r)
 	}
 	fw := &faultWriter{
@@ -199,7 +200,7 @@ func (o *Origin) serveContent(w http.ResponseWriter, r *http.Request, n int64) {
 		o:      o,
 		cut:    o.cfg.cutAfter,
 		lie:    o.cfg.lieContentRange,
-		hideAR: o.cfg.noRange,
+		hideAR: noRange,
 	}
 	http.ServeContent(fw, r, "", modTime, c.Reader())
 }

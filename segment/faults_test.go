@@ -398,21 +398,6 @@ func TestFaultResponseChecks(t *testing.T) {
 	}
 }
 
-// rangeStops serves o, honoring Range for the first n requests only: then
-// the server stops serving ranges and answers every request with 200 and
-// the whole body (with the same ETag, and If-Range ignored).
-func rangeStops(o *bench.Origin, n int64) http.Handler {
-	var count atomic.Int64
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if count.Add(1) > n {
-			r = r.Clone(r.Context())
-			r.Header.Del("Range")
-			r.Header.Del("If-Range")
-		}
-		o.ServeHTTP(w, r)
-	})
-}
-
 // TestFaultRangeDropped: a 200 to a ranged request in the middle of a
 // download (the server stopped honoring Range) ends the download with a
 // clear error, and the full body is never written at a range's offset.
@@ -431,8 +416,8 @@ func TestFaultRangeDropped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			const size = 4 << 20
-			o := bench.NewOrigin(bench.Content{Size: size, Seed: 5}, tc.opts...)
-			url := startHandler(t, rangeStops(o, 3)) + "/file"
+			o := bench.NewOrigin(bench.Content{Size: size, Seed: 5}, append(tc.opts, bench.WithNoRangeAfter(3))...)
+			url := startHandler(t, o) + "/file"
 			d, err := fetchKeep(deadline(t), t, url, 1, 1<<20, segment.Options{Retries: 5})
 			ok := false
 			for _, w := range tc.want {
