@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync/atomic"
 	"time"
 
@@ -215,11 +217,14 @@ func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf 
 	c.Pos.Store(from)
 	ctx, w := watch(ctx, f.opts.StallTimeout)
 	defer w.stop()
-	resp, err := f.get(ctx, from, end)
+	resp, conn, err := f.get(ctx, from, end)
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
 	defer resp.Body.Close()
+	if lc, ok := conn.(*lowConn); ok && resp.ContentLength == end-from {
+		lc.arm(end - from)
+	}
 	status = resp.StatusCode
 	body := io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received})
 	pos := from
@@ -293,10 +298,15 @@ func (f *fetcher) tooSlow(got, left int64, el time.Duration) bool {
 
 // get requests [from, end) with If-Range and checks that the answer is
 // exactly that range of the pinned version of the resource.
-func (f *fetcher) get(ctx context.Context, from, end int64) (*http.Response, error) {
+// It also returns the connection the answer came on.
+func (f *fetcher) get(ctx context.Context, from, end int64) (*http.Response, net.Conn, error) {
+	var conn net.Conn
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn },
+	})
 	req, err := newRequest(ctx, f.remote.FinalURL, f.opts.Header)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	asked := formatRange(from, end)
 	req.Header.Set("Range", asked)
@@ -305,13 +315,13 @@ func (f *fetcher) get(ctx context.Context, from, end int64) (*http.Response, err
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := f.check(resp, asked, from, end); err != nil {
 		resp.Body.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return resp, nil
+	return resp, conn, nil
 }
 
 // check validates a response to the ranged request asked for [from, end).

@@ -71,8 +71,15 @@ func NewClient(o ClientOptions) *http.Client {
 	}
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return withLowat(conn), nil
+		},
+		ReadBufferSize:        readBufferSize,
 		TLSHandshakeTimeout:   connect,
 		ResponseHeaderTimeout: header,
 		// One more than n: the probe's connection, and one that a split

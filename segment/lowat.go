@@ -1,0 +1,81 @@
+package segment
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// Receive low-water marks. A connection paced by the server delivers its
+// bytes a packet at a time, and a reader woken for each packet spends more
+// CPU in the scheduler and the poller than in copying. With SO_RCVLOWAT the
+// kernel wakes the reader only once a mark's worth is queued. Two rules keep
+// that from ever delaying a download:
+//   - the mark stays within the body bytes certain to still arrive (see
+//     arm), so a reader never waits for a byte that will not come: response
+//     headers, the last bytes of a body and unarmed connections read with
+//     the default mark of one byte;
+//   - the mark is what the connection delivers in lowatSpan at its rate so
+//     far, so a slow connection wakes as often as before and its bytes reach
+//     the file, the progress bars and the stall watchdog without delay.
+const (
+	// readBufferSize is the Transport's buffered reader: it may hold this
+	// many body bytes that are no longer in the socket.
+	readBufferSize = 4 << 10
+	lowatStep      = 64 << 10  // marks are multiples of this; smaller ones are not set
+	lowatMax       = 256 << 10 // the highest mark
+	lowatSpan      = 10 * time.Millisecond
+)
+
+// lowConn is a client connection whose receive low-water mark follows what
+// the worker reading it expects (see the rules above).
+type lowConn struct {
+	net.Conn
+	set    func(int) error // sets SO_RCVLOWAT
+	expect atomic.Int64    // bytes certain to still arrive on the socket
+	since  atomic.Int64    // when arm was called, in ns since the Unix epoch
+	got    atomic.Int64    // bytes read since arm
+	mark   atomic.Int64    // the mark in force; 0 means the default of 1
+	off    atomic.Bool     // setting the mark failed: read as usual
+}
+
+// arm says that a response body of body bytes, whose headers have just been
+// read, is about to be read. Some of it may already be in the Transport's
+// reader rather than in the socket.
+func (c *lowConn) arm(body int64) {
+	c.got.Store(0)
+	c.since.Store(time.Now().UnixNano())
+	c.expect.Store(body - readBufferSize)
+}
+
+// Read sets the mark, if it changed, and reads.
+func (c *lowConn) Read(p []byte) (int, error) {
+	if !c.off.Load() {
+		if m := c.nextMark(time.Now()); m != c.mark.Load() {
+			if c.set(max(int(m), 1)) != nil {
+				c.off.Store(true)
+			}
+			c.mark.Store(m)
+		}
+	}
+	n, err := c.Conn.Read(p)
+	c.expect.Add(-int64(n))
+	c.got.Add(int64(n))
+	return n, err
+}
+
+// nextMark is min(lowatMax, the bytes expected, what lowatSpan brings at
+// the rate since arm), rounded down to a step; 0 below a step or before the
+// rate is known.
+func (c *lowConn) nextMark(now time.Time) int64 {
+	got, el := c.got.Load(), now.UnixNano()-c.since.Load()
+	if got < lowatStep || el <= 0 {
+		return 0
+	}
+	span := int64(float64(got) * float64(lowatSpan) / float64(el))
+	m := min(lowatMax, c.expect.Load(), span) / lowatStep * lowatStep
+	if m < lowatStep {
+		return 0
+	}
+	return m
+}
