@@ -56,6 +56,11 @@ func Finalize(ctx context.Context, f *os.File, c *Cursor, o Options) (sum [sha25
 			err = fmt.Errorf("close %s: %w", o.Part, cerr)
 		}
 	}()
+	if off := c.Offset(); c.Flush != nil && o.Size > off {
+		// Start writing back what is left to hash now, so that the sync
+		// below does not wait for all of it after the hash.
+		c.Flush(off, o.Size-off)
+	}
 	if err := c.Advance(ctx, o.Size); err != nil {
 		return sum, err
 	}
