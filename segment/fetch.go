@@ -115,6 +115,9 @@ func Fetch(ctx context.Context, client *http.Client, r *Remote, dst io.WriterAt,
 	if !r.Ranges {
 		return f.stream(ctx, &prog.Conns[0])
 	}
+	plan.mu.Lock()
+	plan.workers = opts.Connections
+	plan.mu.Unlock()
 	g, ctx := errgroup.WithContext(ctx)
 	for i := 0; i < opts.Connections; i++ {
 		c := &prog.Conns[i]
@@ -217,10 +220,12 @@ func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf 
 	c.Pos.Store(from)
 	ctx, w := watch(ctx, f.opts.StallTimeout)
 	defer w.stop()
+	asked := time.Now()
 	resp, conn, err := f.get(ctx, from, end)
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
+	f.plan.observeLatency(time.Since(asked))
 	defer resp.Body.Close()
 	if lc, ok := conn.(*lowConn); ok && resp.ContentLength == end-from {
 		lc.arm(end - from)

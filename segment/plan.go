@@ -76,6 +76,12 @@ type Plan struct {
 	mu     sync.Mutex
 	parts  []*part // sorted by start, tiling [0, size)
 	splits int
+	// workers is the number of connections taking from the plan (set by
+	// Fetch); below 2 there is no taper.
+	workers int
+	// latency is a moving average of the time from sending a request to
+	// its response headers.
+	latency time.Duration
 	// finishedRate is a moving average of the rates at which owners
 	// finished their ranges: what a thief may expect.
 	finishedRate float64
@@ -156,11 +162,62 @@ func (p *Plan) takeAt(now time.Time) *part {
 	defer p.mu.Unlock()
 	for _, pt := range p.parts {
 		if !pt.active && !pt.complete() {
+			p.taperLocked(pt, now)
 			pt.active, pt.began, pt.base = true, now, pt.done.Load()
 			return pt
 		}
 	}
 	return p.stealLocked(now)
+}
+
+// The taper. Ranges handed out in file order all take about as long, so the
+// last ones end up to one range's time apart: connections fall idle while
+// the last few finish, and everything after the oldest of them waits to be
+// hashed. Near the end, therefore, a pending range is handed out cut to
+// 1/(2 × workers) of the bytes still pending (guided self-scheduling), so
+// that the last ranges are short and finish together. A cut is never below
+// taperFloor, nor below what a connection moves in taperRTTs request
+// latencies: each range costs a round trip on its connection.
+const (
+	taperFloor = 256 << 10
+	taperRTTs  = 8
+)
+
+// taperLocked cuts pending range pt (see the taper) and queues the rest of
+// it right after, pending.
+func (p *Plan) taperLocked(pt *part, now time.Time) {
+	if p.workers < 2 {
+		return
+	}
+	var pending int64
+	for _, q := range p.parts {
+		if !q.active {
+			pending += q.end - (q.start + q.done.Load())
+		}
+	}
+	floor := int64(taperFloor)
+	if r := p.meanRateLocked(now); r > 0 {
+		floor = max(floor, int64(r*p.latency.Seconds()*taperRTTs))
+	}
+	cut := max(pending/int64(2*p.workers), floor)
+	from := pt.start + pt.done.Load()
+	if pt.end-from < cut+floor {
+		return // the rest would be too short to take on its own
+	}
+	rest := &part{start: from + cut, end: pt.end}
+	pt.end = from + cut
+	p.insertAfterLocked(pt, rest)
+}
+
+// observeLatency records how long a request took to its response headers.
+func (p *Plan) observeLatency(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.latency == 0 {
+		p.latency = d
+	} else {
+		p.latency = (3*p.latency + d) / 4
+	}
 }
 
 // Work stealing, for an idle worker when no range is pending.

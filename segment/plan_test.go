@@ -211,3 +211,77 @@ func TestPlanHedge(t *testing.T) {
 		t.Fatalf("took over a healthy range: %+v", s)
 	}
 }
+
+// taken drains p with one worker at a time, each range written at once,
+// and returns the lengths handed out, in order.
+func taken(t *testing.T, p *Plan) []int64 {
+	t.Helper()
+	var lens []int64
+	for pt := p.take(); pt != nil; pt = p.take() {
+		lens = append(lens, pt.end-pt.start)
+		writeBytes(p, pt, pt.end-pt.start)
+		p.release(pt)
+	}
+	checkTiles(t, p.Snapshot(), p.Size())
+	if got := p.Prefix(); got != p.Size() {
+		t.Fatalf("Prefix() = %d after every range, want %d", got, p.Size())
+	}
+	return lens
+}
+
+// TestPlanTaper: near the end, pending ranges are handed out cut to a
+// share of what is pending, shrinking down to the floor, so the last ranges
+// are short; never with one worker, and never when a request's latency at
+// the connections' rate makes short ranges cost more than they save.
+func TestPlanTaper(t *testing.T) {
+	t.Parallel()
+	const size, seg, workers = 64 << 20, 4 << 20, 4
+
+	p := NewPlan(size, Split(size, seg), 0)
+	p.workers = workers
+	lens := taken(t, p)
+	if lens[0] != seg {
+		t.Fatalf("first range %d bytes, want a whole %d", lens[0], seg)
+	}
+	cut := false
+	left := int64(size)
+	for i, n := range lens {
+		if n < taperFloor {
+			t.Fatalf("range %d of %v is %d bytes, below the floor %d", i, lens, n, taperFloor)
+		}
+		// Guided self-scheduling: no range is longer than its share of
+		// what was pending, give or take the floor.
+		if share := max(left/(2*workers), taperFloor); n >= share+taperFloor {
+			t.Fatalf("range %d of %v is %d bytes with %d pending, want below %d", i, lens, n, left, share+taperFloor)
+		}
+		cut = cut || n < seg
+		left -= n
+	}
+	if !cut {
+		t.Fatalf("lengths %v: no taper", lens)
+	}
+	if last := lens[len(lens)-1]; last >= 2*taperFloor {
+		t.Errorf("last range %d bytes, want below %d: lengths %v", last, 2*taperFloor, lens)
+	}
+	// About 2 × workers × ln(seg/floor) more requests: each worker's
+	// ranges halve a few times.
+	if extra := len(lens) - size/seg; extra > 8*workers {
+		t.Errorf("%d ranges for %d segments: the taper cut too much (%v)", len(lens), size/seg, lens)
+	}
+
+	one := NewPlan(size, Split(size, seg), 0)
+	one.workers = 1
+	if lens := taken(t, one); len(lens) != size/seg {
+		t.Errorf("one worker: %d ranges, want the %d segments uncut", len(lens), size/seg)
+	}
+
+	// 100 MB/s at 10 ms a request: a range shorter than 8 MB would spend
+	// a tenth of its time waiting for its answer.
+	far := NewPlan(size, Split(size, seg), 0)
+	far.workers = workers
+	far.finishedRate = 100e6
+	far.observeLatency(10 * time.Millisecond)
+	if lens := taken(t, far); len(lens) != size/seg {
+		t.Errorf("long latency: %d ranges %v, want the %d segments uncut", len(lens), lens, size/seg)
+	}
+}
