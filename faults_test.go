@@ -1,9 +1,13 @@
+//go:build linux
+
 package main
 
 // End-to-end faults (issue 5): rget against servers, networks and disks
 // that misbehave ends with the right file or a clear one-line error and the
 // documented exit code; never a corrupt file, a hang or a panic. Each run
-// is bounded by the deadline of rget() in main_test.go.
+// is bounded by the deadline of rget() in main_test.go. Linux only: full
+// disks are tmpfs mounts, holes are punched with fallocate and "permission
+// denied" runs the binary as nobody.
 
 import (
 	"bytes"
