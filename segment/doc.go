@@ -13,9 +13,13 @@
 //     takes ranges from the queue. Each issues "Range: bytes=a-b" with
 //     If-Range, insists on a 206 whose Content-Range is exactly what it asked,
 //     and copies the body through an io.TeeReader into an atomic counter and
-//     with WriteAt into the destination at the range's offset. When the queue
-//     is empty, an idle worker splits the largest remaining in-flight range
-//     (work stealing), never below Options.MinSplit.
+//     with WriteAt into the destination at the range's offset. Near the end,
+//     pending ranges are handed out cut shorter (the taper, see Plan) so the
+//     last ones finish together. When the queue is empty, an idle worker
+//     splits the in-flight range expected to finish last (work stealing),
+//     never below the plan's minSplit. On Linux, plain-HTTP connections set a
+//     receive low-water mark so a reader wakes once per mark, not per packet
+//     (lowat.go).
 //  4. A server that does not serve ranges gets one plain GET, written
 //     sequentially, with the same accounting.
 //
@@ -23,6 +27,6 @@
 // formatRange and parseContentRange, at the HTTP boundary.
 //
 // What is not guaranteed: the package never syncs the destination, and it
-// records progress only in memory (Progress, and the Done of each Range that
-// Fetch reports through Options.Checkpoint); durability is the caller's.
+// records progress only in memory (Progress, and the Done of each range in
+// Plan.Snapshot); durability is the caller's.
 package segment
