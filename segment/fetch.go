@@ -220,12 +220,12 @@ func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf 
 	c.Pos.Store(from)
 	ctx, w := watch(ctx, f.opts.StallTimeout)
 	defer w.stop()
-	asked := time.Now()
+	sent := time.Now()
 	resp, conn, err := f.get(ctx, from, end)
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
-	f.plan.observeLatency(time.Since(asked))
+	f.plan.observeLatency(time.Since(sent))
 	defer resp.Body.Close()
 	if lc, ok := conn.(*lowConn); ok && resp.ContentLength == end-from {
 		lc.arm(end - from)
