@@ -30,7 +30,10 @@ func timedGet(t *testing.T, url string) (time.Duration, []byte) {
 // TestWithRatePerConnAccuracy measures a 1.5 s transfer at 8 MB/s over one
 // connection: the rate must be within 10% of the cap. The body is hashed as
 // it arrives, with large reads, so that the client (slow under -race) is
-// never what limits the rate.
+// rarely what limits the rate. No transfer may beat the cap; a loaded
+// machine can only slow one down (CI runs the packages' race tests side by
+// side on two cores), so up to three transfers are made and the fastest must
+// reach the cap's lower bound.
 func TestWithRatePerConnAccuracy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1.5 s rate measurement skipped in -short mode")
@@ -39,7 +42,24 @@ func TestWithRatePerConnAccuracy(t *testing.T) {
 	const rate = 8_000_000
 	c := Content{Size: 12_000_000, Seed: 1}
 	_, srv := startOrigin(t, c, WithRatePerConn(rate))
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/file", nil)
+	best := 0.0
+	for attempt := 1; attempt <= 3 && best < 0.9*rate; attempt++ {
+		got := timedRate(t, srv.URL+"/file", c)
+		t.Logf("attempt %d: %d bytes at %.0f B/s", attempt, c.Size, got)
+		if got > 1.1*rate {
+			t.Fatalf("%d bytes at %.0f B/s, over the cap %d B/s + 10%%", c.Size, got, rate)
+		}
+		best = max(best, got)
+	}
+	if best < 0.9*rate {
+		t.Errorf("fastest of 3 transfers %.0f B/s, want %d B/s ± 10%%", best, rate)
+	}
+}
+
+// timedRate fetches url, checks the body is c, and returns its rate in B/s.
+func timedRate(t *testing.T, url string, c Content) float64 {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +77,7 @@ func TestWithRatePerConnAccuracy(t *testing.T) {
 	if want := c.SHA256(); sum != want {
 		t.Fatalf("body SHA-256 %x, want %x", sum, want)
 	}
-	got := float64(c.Size) / took.Seconds()
-	t.Logf("%d bytes in %v = %.0f B/s", c.Size, took, got)
-	if got < 0.9*rate || got > 1.1*rate {
-		t.Errorf("%d bytes in %v = %.0f B/s, want %d B/s ± 10%%", c.Size, took, got, rate)
-	}
+	return float64(c.Size) / took.Seconds()
 }
 
 // drain reads r to its end with large reads, hashing it.
