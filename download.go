@@ -35,7 +35,7 @@ type job struct {
 	out, part, jpath string
 	f                *os.File
 	j                *journal.Journal // nil when the download cannot resume
-	plan             *segment.Plan
+	plan             *segment.Ledger
 	cursor           *merge.Cursor
 	base             journal.State // what is recorded besides the plan and hash
 	resumed          int64         // bytes already on disk when this run began
@@ -198,7 +198,7 @@ func prepare(cfg getConfig, r *segment.Remote, out string, conns int, stderr io.
 		segSize = segment.SegmentSize(r.Size, conns)
 	}
 	if cfg.Discard {
-		jb.plan = segment.NewPlan(r.Size, segment.Split(r.Size, segSize), 0)
+		jb.plan = segment.NewLedger(r.Size, segment.Split(r.Size, segSize), segment.Policy{})
 		return jb, nil
 	}
 	f, err := openPart(jb.part)
@@ -242,7 +242,7 @@ func (jb *job) start(r *segment.Remote, rs []segment.Range, canResume bool) erro
 		jb.closeJournal()
 		return err
 	}
-	jb.plan = segment.NewPlan(r.Size, rs, 0)
+	jb.plan = segment.NewLedger(r.Size, rs, segment.Policy{})
 	jb.cursor = merge.NewCursor(jb.f)
 	jb.cursor.Flush = writeback(jb.f)
 	return nil
@@ -284,7 +284,7 @@ func (jb *job) resume(r *segment.Remote, stderr io.Writer, cfg getConfig) (bool,
 	}
 	jb.j, jb.cursor = j, cursor
 	jb.cursor.Flush = writeback(f)
-	jb.plan = segment.NewPlan(st.Size, toSegment(st.Parts), 0)
+	jb.plan = segment.NewLedger(st.Size, toSegment(st.Parts), segment.Policy{})
 	jb.resumed = st.BytesDone()
 	note(cfg, stderr, "resuming %s: %s of %s already on disk", jb.out, formatBytes(jb.resumed), formatBytes(st.Size))
 	return true, nil

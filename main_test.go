@@ -294,7 +294,7 @@ func TestBarView(t *testing.T) {
 	t.Parallel()
 	for _, conns := range []int{3, maxConnBars + 1} {
 		var buf bytes.Buffer
-		plan := segment.NewPlan(100, segment.Split(100, 10), 1)
+		plan := segment.NewLedger(100, segment.Split(100, 10), segment.Policy{})
 		prog := segment.NewProgress(conns)
 		prog.Received.Store(50)
 		prog.Conns[0].Start.Store(10)

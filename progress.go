@@ -25,7 +25,7 @@ type view interface {
 	finish(ok bool)          // the download ended; call before ctx is done
 }
 
-func newView(w io.Writer, quiet bool, name string, plan *segment.Plan, prog *segment.Progress, base int64) view {
+func newView(w io.Writer, quiet bool, name string, plan *segment.Ledger, prog *segment.Progress, base int64) view {
 	switch {
 	case quiet:
 		return nopView{}
@@ -54,7 +54,7 @@ func (nopView) finish(bool)         {}
 type lineView struct {
 	w     io.Writer
 	name  string
-	plan  *segment.Plan
+	plan  *segment.Ledger
 	prog  *segment.Progress
 	base  int64 // bytes already on disk from an earlier run
 	every time.Duration
@@ -69,7 +69,7 @@ func (v *lineView) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			got := v.prog.Received.Load()
+			got := v.plan.Done() - v.base // this run's bytes, each counted once
 			rate := float64(got-last) / v.every.Seconds()
 			last = got
 			fmt.Fprintf(v.w, "rget: %s %s%s, %s, %d active connections, %s elapsed\n",
@@ -104,7 +104,7 @@ type barView struct {
 	p     *mpb.Progress
 	total *mpb.Bar
 	conns []*connBar
-	plan  *segment.Plan
+	plan  *segment.Ledger
 	prog  *segment.Progress
 	base  int64 // bytes already on disk from an earlier run
 	cap   context.CancelFunc
@@ -116,7 +116,7 @@ type connBar struct {
 	last int64
 }
 
-func newBarView(w io.Writer, name string, plan *segment.Plan, prog *segment.Progress, base int64) *barView {
+func newBarView(w io.Writer, name string, plan *segment.Ledger, prog *segment.Progress, base int64) *barView {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithAutoRefresh(), mpb.WithWidth(48), mpb.WithRefreshRate(150*time.Millisecond))
 	v := &barView{p: p, plan: plan, prog: prog, base: base, cap: cancel}
@@ -132,6 +132,7 @@ func newBarView(w io.Writer, name string, plan *segment.Plan, prog *segment.Prog
 			decor.EwmaETA(decor.ET_STYLE_GO, 30),
 		),
 	)
+	v.total.SetCurrent(base) // resumed bytes are not this run's speed
 	if len(prog.Conns) > maxConnBars {
 		v.total.SetPriority(0)
 		summary := p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
@@ -176,7 +177,9 @@ func (v *barView) run(ctx context.Context) {
 }
 
 func (v *barView) update(dt time.Duration) {
-	got := v.base + v.prog.Received.Load()
+	// Bytes written, each counted once (a hedged range is received twice),
+	// with those already on disk from an earlier run.
+	got := v.plan.Done()
 	if size := v.plan.Size(); size > 0 {
 		// A bar made with a known total completes when current reaches it:
 		// only finish may do that.

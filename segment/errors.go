@@ -2,13 +2,13 @@ package segment
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"net"
+	"io/fs"
 	"net/http"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -58,10 +58,28 @@ func statusError(resp *http.Response) *StatusError {
 	return e
 }
 
+// LocalError is a failure on this side that no retry can fix: writing the
+// destination failed (a full disk, an I/O error).
+type LocalError struct{ Err error }
+
+func (e *LocalError) Error() string { return e.Err.Error() }
+func (e *LocalError) Unwrap() error { return e.Err }
+
+// permanentError marks a failure that cannot change on a retry.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
 // retryable reports whether a failed request may succeed when tried again.
-// Never when the context is done; yes for timeouts, resets, truncated bodies,
-// 408, 429 and 5xx; no for other statuses, ignored ranges, mismatched
-// Content-Range and changed validators.
+// A failure is permanent when what caused it cannot change on a retry:
+// the context is done, the server answered 4xx other than 408 and 429, the
+// resource changed, a Range was answered with the whole resource or with
+// other bytes, the certificate is not trusted, the URL or a redirect is
+// refused, the destination cannot be written. Everything else (resets,
+// timeouts, stalls, truncated bodies, protocol errors and garbage on a
+// connection, 408, 429, 5xx) is transient: the transport drops a connection
+// that failed, so the retry goes out on a fresh one.
 func retryable(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil {
 		return false
@@ -70,17 +88,56 @@ func retryable(ctx context.Context, err error) bool {
 	if errors.As(err, &se) {
 		return se.Code == http.StatusRequestTimeout || se.Code == http.StatusTooManyRequests || se.Code >= 500
 	}
-	var re *RangeError
-	if errors.Is(err, ErrChanged) || errors.Is(err, ErrRangeIgnored) || errors.As(err, &re) {
+	var (
+		re  *RangeError
+		le  *LocalError
+		pe  permanentError
+		cve *tls.CertificateVerificationError
+		uae x509.UnknownAuthorityError
+		hne x509.HostnameError
+		cie x509.CertificateInvalidError
+		rhe tls.RecordHeaderError
+		fse *fs.PathError
+	)
+	switch {
+	case errors.Is(err, ErrChanged), errors.Is(err, ErrRangeIgnored), errors.Is(err, context.Canceled),
+		errors.As(err, &re), errors.As(err, &le), errors.As(err, &pe),
+		errors.As(err, &cve), errors.As(err, &uae), errors.As(err, &hne), errors.As(err, &cie),
+		errors.As(err, &rhe), errors.As(err, &fse):
 		return false
 	}
-	if errors.Is(err, ErrStalled) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) {
-		return true
+	return true
+}
+
+// mayRetry reports whether a request that failed with err, the failures-th
+// failure in a row, is tried again.
+func (o *Options) mayRetry(ctx context.Context, err error, failures int) bool {
+	return o.Retries >= 0 && failures <= o.Retries && retryable(ctx, err)
+}
+
+// retry is the one retry loop of requests that are not ranges of a ledger
+// (the probe, a single stream): it runs do until it succeeds or fails for
+// good, waiting between attempts. do reports whether its attempt moved
+// enough bytes to count as working (then only failures in a row count).
+func (o *Options) retry(ctx context.Context, do func() (working bool, err error)) error {
+	for failures := 1; ; failures++ {
+		working, err := do()
+		if err == nil {
+			return nil
+		}
+		if working {
+			failures = 1
+		}
+		if !o.mayRetry(ctx, err, failures) {
+			return err
+		}
+		if o.Progress != nil {
+			o.Progress.Retries.Add(1)
+		}
+		if werr := wait(ctx, retryDelay(err, failures, o.Backoff)); werr != nil {
+			return err
+		}
 	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // workingProgress is how many bytes an attempt must deliver before it

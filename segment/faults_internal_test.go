@@ -168,9 +168,14 @@ func TestRetryable(t *testing.T) {
 		{fmt.Errorf("x: %w", ErrRangeIgnored), false},
 		{&RangeError{Asked: "bytes=0-9", Got: "bytes 1-10/20", Reason: "not the range asked for"}, false},
 		{&url.Error{Op: "Get", URL: "https://h/", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, false},
-		{fmt.Errorf("write /x/out.part: %w", syscall.ENOSPC), false},
-		{fmt.Errorf("write /x/out.part: %w", syscall.EIO), false},
-		{fmt.Errorf("unsupported Content-Encoding %q", "br"), false},
+		{fmt.Errorf("range [0,5): %w", &LocalError{fmt.Errorf("write [0,5): %w", syscall.ENOSPC)}), false},
+		{&os.PathError{Op: "write", Path: "/x/out.part", Err: syscall.EIO}, false},
+		{permanentError{fmt.Errorf("unsupported Content-Encoding %q", "br")}, false},
+		{&url.Error{Op: "Get", URL: "https://h/", Err: permanentError{errors.New("refusing redirect")}}, false},
+		// Garbage on a reused connection: the transport drops it, so a
+		// retry goes out on a fresh one.
+		{&url.Error{Op: "Get", URL: "http://h/", Err: errors.New(`net/http: HTTP/1.x transport connection broken: malformed HTTP status code "\x00\x01"`)}, true},
+		{errors.New("unexpected protocol garbage"), true},
 	} {
 		if got := retryable(context.Background(), tc.err); got != tc.want {
 			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)

@@ -78,7 +78,7 @@ func startHandler(t *testing.T, h http.Handler) string {
 type download struct {
 	path   string
 	remote *segment.Remote
-	plan   *segment.Plan
+	plan   *segment.Ledger
 	prog   *segment.Progress
 }
 
@@ -104,7 +104,7 @@ func fetchKeep(ctx context.Context, t *testing.T, url string, conns int, seg int
 	if seg == 0 {
 		seg = segment.SegmentSize(r.Size, conns)
 	}
-	d.plan = segment.NewPlan(r.Size, segment.Split(r.Size, seg), 0)
+	d.plan = segment.NewLedger(r.Size, segment.Split(r.Size, seg), segment.Policy{})
 	opts.Connections, opts.Progress = conns, d.prog
 	return d, segment.Fetch(ctx, client, r, f, d.plan, opts)
 }
@@ -426,7 +426,7 @@ func TestFaultRangeDropped(t *testing.T) {
 			if !ok {
 				t.Fatalf("fetch error = %v, want one of %v", err, tc.want)
 			}
-			if got := d.plan.BytesDone(); got != 2<<20 {
+			if got := d.plan.Done(); got != 2<<20 {
 				t.Errorf("BytesDone() = %d, want the 2 ranges served before", got)
 			}
 			checkWritten(t, d, o.Content())

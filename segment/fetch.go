@@ -81,12 +81,18 @@ func (o *Options) trace(url, rng string, status *int, bytes *int64, start time.T
 	}
 }
 
-// counter is the io.Writer end of the TeeReader each body is read through.
-type counter struct{ total, conn *atomic.Int64 }
+// counter is the io.Writer end of the TeeReader each body is read through:
+// the bytes received over all connections, by this connection, and on this
+// request (which the rate estimate reads).
+type counter struct{ total, conn, req *atomic.Int64 }
 
 func (c counter) Write(p []byte) (int, error) {
-	c.total.Add(int64(len(p)))
-	c.conn.Add(int64(len(p)))
+	n := int64(len(p))
+	c.total.Add(n)
+	c.conn.Add(n)
+	if c.req != nil {
+		c.req.Add(n)
+	}
 	return len(p), nil
 }
 
@@ -95,33 +101,30 @@ type fetcher struct {
 	client *http.Client
 	remote *Remote
 	dst    io.WriterAt
-	plan   *Plan
+	led    *Ledger
 	opts   Options
 	prog   *Progress
 }
 
-// Fetch downloads the ranges of plan from r into dst and returns when every
-// worker has exited: nil once every range is written, or the first error,
+// Fetch downloads the ranges of led from r into dst and returns when every
+// worker has exited: nil once every byte is written, or the first error,
 // which cancels the other workers. A remote without range support is
 // fetched as one stream. dst receives non-overlapping WriteAt calls from
 // several goroutines at once (an *os.File allows that).
-func Fetch(ctx context.Context, client *http.Client, r *Remote, dst io.WriterAt, plan *Plan, opts Options) error {
+func Fetch(ctx context.Context, client *http.Client, r *Remote, dst io.WriterAt, led *Ledger, opts Options) error {
 	opts.defaults()
 	prog := opts.Progress
 	if prog == nil || len(prog.Conns) < opts.Connections {
 		prog = NewProgress(opts.Connections)
 	}
-	f := &fetcher{client: client, remote: r, dst: dst, plan: plan, opts: opts, prog: prog}
+	f := &fetcher{client: client, remote: r, dst: dst, led: led, opts: opts, prog: prog}
 	if !r.Ranges {
 		return f.stream(ctx, &prog.Conns[0])
 	}
-	plan.mu.Lock()
-	plan.workers = opts.Connections
-	plan.mu.Unlock()
+	led.setWorkers(opts.Connections)
 	g, ctx := errgroup.WithContext(ctx)
 	for i := 0; i < opts.Connections; i++ {
-		c := &prog.Conns[i]
-		g.Go(func() error { return f.worker(ctx, c) })
+		g.Go(func() error { return f.worker(ctx, i, &prog.Conns[i]) })
 	}
 	return g.Wait()
 }
@@ -153,69 +156,78 @@ func defaultBackoff(attempt int) time.Duration {
 	return d/2 + rand.N(d)
 }
 
-// worker takes ranges from the plan until none is left.
-func (f *fetcher) worker(ctx context.Context, c *ConnProgress) error {
+// worker is one connection: it asks the ledger what to do, does it, and
+// stops when every byte is written or a failure is final.
+func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 	buf := make([]byte, f.opts.BufferSize)
 	defer c.End.Store(0)
-	for ctx.Err() == nil {
-		pt := f.plan.take()
-		if pt == nil {
-			return nil
-		}
-		err := f.fetchPart(ctx, pt, c, buf)
-		f.plan.release(pt)
-		if err != nil {
+	for {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-	}
-	return ctx.Err()
-}
-
-// fetchPart fetches what is left of pt, retrying transient failures from the
-// last byte written.
-func (f *fetcher) fetchPart(ctx context.Context, pt *part, c *ConnProgress, buf []byte) error {
-	recycles := 0
-	for attempt := 1; ; attempt++ {
-		before := pt.done.Load()
-		err := f.fetchOnce(ctx, pt, c, buf, recycles < maxRecycles)
-		if err == nil {
-			return nil
-		}
-		if errors.Is(err, errSlow) {
-			// Not a failure: ask again at once, on another connection.
-			recycles++
-			attempt--
-			f.prog.Recycled.Add(1)
+		changed := f.led.Changed()
+		g := f.led.Acquire(ctx, conn, time.Now())
+		if g.Lease == nil {
+			if g.Wake.IsZero() {
+				return nil
+			}
+			if err := waitChange(ctx, changed, time.Until(g.Wake)); err != nil {
+				return err
+			}
 			continue
 		}
-		if pt.done.Load()-before >= workingProgress {
-			attempt = 1 // it was working: only failures in a row count
+		err := f.fetchLease(g.Ctx, g.Lease, c, buf)
+		if errors.Is(context.Cause(g.Ctx), ErrLost) {
+			f.prog.Recycled.Add(1)
+			err = nil // another connection finished these bytes
 		}
-		if f.opts.Retries < 0 || attempt > f.opts.Retries || !retryable(ctx, err) {
-			return err
+		if err != nil && ctx.Err() != nil {
+			g.Lease.Release(nil, time.Now(), nil)
+			return ctx.Err()
 		}
-		f.prog.Retries.Add(1)
-		if werr := wait(ctx, retryDelay(err, attempt, f.opts.Backoff)); werr != nil {
-			return err
+		failures := g.Lease.Release(err, time.Now(), func(n int) time.Duration {
+			return retryDelay(err, n, f.opts.Backoff)
+		})
+		if err != nil {
+			if !f.opts.mayRetry(ctx, err, failures) {
+				return err
+			}
+			f.prog.Retries.Add(1)
 		}
 	}
 }
 
-// fetchOnce issues one ranged request for the rest of pt and copies the body.
-// With mayRecycle, it gives up with errSlow when its connection is much
-// slower than the others (see tooSlow).
-func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf []byte, mayRecycle bool) (err error) {
-	end, ok := f.plan.remaining(pt)
-	if !ok {
+// waitChange blocks until changed is closed, d passes or ctx is done.
+func waitChange(ctx context.Context, changed <-chan struct{}, d time.Duration) error {
+	t := time.NewTimer(max(d, 0))
+	defer t.Stop()
+	select {
+	case <-changed:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// flushAfter bounds how long received bytes wait in a connection's buffer
+// before they are written: on a slow connection a buffer takes long to
+// fill, and bytes not written cannot be counted nor kept by a split.
+const flushAfter = 20 * time.Millisecond
+
+// fetchLease issues one ranged request for the lease and writes the body
+// through it until the lease's end.
+func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, buf []byte) (err error) {
+	from, end := ls.From(), ls.End()
+	if from >= end {
 		return nil
 	}
-	from := pt.start + pt.done.Load()
 	var status int
 	var got int64
 	defer func(start time.Time) {
 		f.opts.trace(f.remote.FinalURL, formatRange(from, end), &status, &got, start, err)
 	}(time.Now())
-	c.Start.Store(pt.start)
+	c.Start.Store(from)
 	c.End.Store(end)
 	c.Pos.Store(from)
 	ctx, w := watch(ctx, f.opts.StallTimeout)
@@ -225,80 +237,39 @@ func (f *fetcher) fetchOnce(ctx context.Context, pt *part, c *ConnProgress, buf 
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
-	f.plan.observeLatency(time.Since(sent))
+	ls.Headers(sent, time.Now())
 	defer resp.Body.Close()
 	if lc, ok := conn.(*lowConn); ok && resp.ContentLength == end-from {
 		lc.arm(end - from)
 	}
 	status = resp.StatusCode
-	body := io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received})
+	body := io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received, &ls.arrived})
 	pos := from
 	defer func() { got = pos - from }()
-	began := time.Now()
-	nextCheck := began.Add(slowAfter)
+	var n int // bytes in buf not yet written
+	var first time.Time
 	for {
-		want := len(buf)
-		if left := end - pos; left < int64(want) {
-			want = int(left)
+		k, rerr := body.Read(buf[n:])
+		if k > 0 && n == 0 {
+			first = time.Now()
 		}
-		n, rerr := io.ReadFull(body, buf[:want])
-		if n > 0 {
-			k := f.plan.claim(pt, pos, n)
-			if k > 0 {
-				if _, err := f.dst.WriteAt(buf[:k], pos); err != nil {
-					return fmt.Errorf("range [%d,%d): write: %w", from, end, err)
-				}
-				f.plan.wrote(pt, k)
-				pos += int64(k)
-				c.Pos.Store(pos)
+		n += k
+		if n > 0 && (n == len(buf) || rerr != nil || pos+int64(n) >= end || time.Since(first) >= flushAfter) {
+			_, more, werr := ls.Write(f.dst, buf[:n])
+			if werr != nil {
+				return fmt.Errorf("range [%d,%d): %w", from, end, &LocalError{werr})
 			}
-			if k < n || pos >= end {
-				// Done, or the tail was split off and another worker has it.
-				return nil
+			pos += int64(n)
+			n = 0
+			c.Pos.Store(pos)
+			if !more {
+				return nil // done, or the rest is another connection's
 			}
 		}
 		if rerr != nil {
-			if errors.Is(rerr, io.EOF) {
-				rerr = io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("range [%d,%d): body ended at %d: %w", from, end, pos, w.cause(rerr))
-		}
-		// The range may have been split: refresh the end.
-		end, _ = f.plan.remaining(pt)
-		if pos >= end {
-			return nil
-		}
-		if now := time.Now(); mayRecycle && now.After(nextCheck) {
-			nextCheck = now.Add(slowAfter / 4)
-			if f.tooSlow(pos-from, end-pos, now.Sub(began)) {
-				return fmt.Errorf("range [%d,%d) at %d: %w", from, end, pos, errSlow)
-			}
+			return fmt.Errorf("range [%d,%d): body ended at %d: %w", from, end, pos, w.cause(unexpected(rerr)))
 		}
 	}
-}
-
-// A connection much slower than the others (a bad path, a throttled flow)
-// is dropped and its range asked again on a fresh one, at most maxRecycles
-// times per range.
-const (
-	slowAfter   = 500 * time.Millisecond // judge a request only after this long
-	slowFactor  = 4                      // "much slower": below the mean rate / slowFactor
-	maxRecycles = 3
-)
-
-// errSlow ends a request whose connection is much slower than the others.
-var errSlow = errors.New("connection much slower than the others")
-
-// tooSlow reports whether a request that moved got bytes in el, with left
-// bytes still to go, should be given up for a fresh connection: its rate is
-// below the mean rate of the ranges in flight divided by slowFactor, and a
-// connection at the mean rate would finish the rest more than hedgeGain
-// sooner.
-func (f *fetcher) tooSlow(got, left int64, el time.Duration) bool {
-	mean := f.plan.meanRate(time.Now())
-	rate := max(float64(got)/el.Seconds(), 1)
-	return mean > 0 && rate*slowFactor < mean &&
-		float64(left)/rate-float64(left)/mean > hedgeGain.Seconds()
 }
 
 // get requests [from, end) with If-Range and checks that the answer is

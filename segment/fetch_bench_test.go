@@ -44,7 +44,7 @@ func BenchmarkFetch(b *testing.B) {
 				defer f.Close()
 				b.SetBytes(size)
 				for b.Loop() {
-					plan := segment.NewPlan(size, segment.Split(size, segment.SegmentSize(size, conns)), 0)
+					plan := segment.NewLedger(size, segment.Split(size, segment.SegmentSize(size, conns)), segment.Policy{})
 					var err error
 					if sink == "file" {
 						err = segment.Fetch(ctx, client, r, f, plan, segment.Options{Connections: conns})

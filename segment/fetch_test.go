@@ -25,7 +25,7 @@ type result struct {
 	sum    [32]byte
 	size   int64
 	remote *segment.Remote
-	plan   *segment.Plan
+	plan   *segment.Ledger
 	prog   *segment.Progress
 }
 
@@ -54,7 +54,7 @@ func fetchRemote(ctx context.Context, t *testing.T, client *http.Client, r *segm
 	if seg == 0 {
 		seg = segment.SegmentSize(r.Size, conns)
 	}
-	plan := segment.NewPlan(r.Size, segment.Split(r.Size, seg), 0)
+	plan := segment.NewLedger(r.Size, segment.Split(r.Size, seg), segment.Policy{})
 	prog := segment.NewProgress(conns)
 	opts.Connections, opts.Progress = conns, prog
 	if opts.Backoff == nil {

@@ -146,7 +146,7 @@ func TestLowatDownloads(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			plan := NewPlan(size, Split(size, seg), 0)
+			plan := NewLedger(size, Split(size, seg), Policy{})
 			if err := Fetch(ctx, client, r, f, plan, Options{Connections: conns, StallTimeout: -1}); err != nil {
 				t.Fatalf("fetch: %v", err)
 			}

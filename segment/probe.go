@@ -97,12 +97,12 @@ func NewClient(o ClientOptions) *http.Client {
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 10 {
-				return fmt.Errorf("stopped after %d redirects", len(via))
+				return permanentError{fmt.Errorf("stopped after %d redirects", len(via))}
 			}
 			prev := via[len(via)-1].URL
 			if prev.Scheme == "https" && req.URL.Scheme == "http" {
 				if !o.AllowInsecureRedirect {
-					return fmt.Errorf("refusing redirect from https to http (%s); allow it with --allow-insecure-redirect", req.URL.Redacted())
+					return permanentError{fmt.Errorf("refusing redirect from https to http (%s); allow it with --allow-insecure-redirect", req.URL.Redacted())}
 				}
 				// Allowed, but credentials never travel in clear text
 				// (net/http would keep them on the same host).
@@ -120,22 +120,20 @@ func NewClient(o ClientOptions) *http.Client {
 // fails at once.
 func Probe(ctx context.Context, client *http.Client, rawURL string, opts Options) (*Remote, error) {
 	opts.defaults()
-	for attempt := 1; ; attempt++ {
-		r, err := probeOnce(ctx, client, rawURL, &opts)
-		if err == nil {
-			return r, nil
-		}
+	var r *Remote
+	err := opts.retry(ctx, func() (bool, error) {
+		var err error
+		r, err = probeOnce(ctx, client, rawURL, &opts)
 		var oe *net.OpError
 		if errors.As(err, &oe) && oe.Op == "dial" {
-			return nil, err
+			return false, permanentError{err} // nothing listens there
 		}
-		if opts.Retries < 0 || attempt > opts.Retries || !retryable(ctx, err) {
-			return nil, err
-		}
-		if werr := wait(ctx, retryDelay(err, attempt, opts.Backoff)); werr != nil {
-			return nil, err
-		}
+		return false, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return r, nil
 }
 
 // probeOnce sends one probe. The stall watchdog bounds it from the dial to
@@ -151,7 +149,7 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 	defer w.stop()
 	req, err := newRequest(ctx, rawURL, opts.Header)
 	if err != nil {
-		return nil, err
+		return nil, permanentError{err}
 	}
 	req.Header.Set("Range", formatRange(0, 1))
 	resp, err := client.Do(req)

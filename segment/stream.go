@@ -17,34 +17,20 @@ import (
 // so it reads the resource again from its start and skips what is already
 // written (the bytes on disk, and the hash of them, stay as they are).
 func (f *fetcher) stream(ctx context.Context, c *ConnProgress) error {
-	sc := &streamCursor{plan: f.plan}
-	defer sc.release()
 	buf := make([]byte, f.opts.BufferSize)
 	var written int64
-	for attempt := 1; ; attempt++ {
+	return f.opts.retry(ctx, func() (bool, error) {
 		before := written
-		err := f.streamOnce(ctx, sc, c, buf, &written)
-		if err == nil {
-			return nil
-		}
-		if written-before >= workingProgress {
-			attempt = 1 // it was working: only failures in a row count
-		}
-		if f.opts.Retries < 0 || attempt > f.opts.Retries || !retryable(ctx, err) {
-			return err
-		}
-		f.prog.Retries.Add(1)
-		if werr := wait(ctx, retryDelay(err, attempt, f.opts.Backoff)); werr != nil {
-			return err
-		}
-	}
+		err := f.streamOnce(ctx, c, buf, &written)
+		return written-before >= workingProgress, err
+	})
 }
 
 // streamOnce GETs the whole resource, skips the first *written bytes and
 // writes the rest after them. A body that arrives compressed although
 // identity was asked is decoded: what is written, counted in *written and
 // hashed later is the decoded resource.
-func (f *fetcher) streamOnce(ctx context.Context, sc *streamCursor, c *ConnProgress, buf []byte, written *int64) (err error) {
+func (f *fetcher) streamOnce(ctx context.Context, c *ConnProgress, buf []byte, written *int64) (err error) {
 	var status int
 	var got int64
 	from := *written
@@ -56,7 +42,7 @@ func (f *fetcher) streamOnce(ctx context.Context, sc *streamCursor, c *ConnProgr
 	defer w.stop()
 	req, err := newRequest(ctx, f.remote.FinalURL, f.opts.Header)
 	if err != nil {
-		return err
+		return permanentError{err}
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
@@ -71,7 +57,7 @@ func (f *fetcher) streamOnce(ctx context.Context, sc *streamCursor, c *ConnProgr
 		return err
 	}
 	size := f.remote.Size
-	var body io.Reader = io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received})
+	var body io.Reader = io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received, nil})
 	if enc := contentEncoding(resp.Header); enc != "" {
 		dec, closeDec, err := decoder(enc, body)
 		if err != nil {
@@ -100,11 +86,10 @@ func (f *fetcher) streamOnce(ctx context.Context, sc *streamCursor, c *ConnProgr
 				return fmt.Errorf("stream: more than the %d bytes announced: %w", size, ErrChanged)
 			}
 			if _, err := f.dst.WriteAt(buf[:n], *written); err != nil {
-				return fmt.Errorf("stream: write at %d: %w", *written, err)
+				return fmt.Errorf("stream: write at %d: %w", *written, &LocalError{err})
 			}
-			sc.wrote(*written, n)
 			*written += int64(n)
-			f.plan.setStreamed(*written)
+			f.led.streamed(*written)
 			c.Pos.Store(*written)
 		}
 		switch {
@@ -118,47 +103,12 @@ func (f *fetcher) streamOnce(ctx context.Context, sc *streamCursor, c *ConnProgr
 				return fmt.Errorf("stream: body ended at %d of %d bytes: %w", *written, size, io.ErrUnexpectedEOF)
 			}
 			if size < 0 {
-				f.plan.finishStream(*written)
+				f.led.finishStream(*written)
 			}
 			return nil
 		default:
 			return fmt.Errorf("stream: body ended at %d: %w", *written, w.cause(rerr))
 		}
-	}
-}
-
-// streamCursor records the bytes of a stream, written in file order from
-// offset 0, in the plan's ranges: it takes them one after another (a plan
-// of a known size may hold several), and none when the size is unknown.
-type streamCursor struct {
-	plan *Plan
-	pt   *part // the range being written, nil before the first
-}
-
-// wrote records n bytes written at pos, the end of what was written before.
-func (s *streamCursor) wrote(pos int64, n int) {
-	for n > 0 {
-		if s.pt == nil || pos >= s.pt.end {
-			s.release()
-			if s.pt = s.plan.take(); s.pt == nil {
-				return // a stream of unknown size: no ranges
-			}
-		}
-		k := s.plan.claim(s.pt, pos, n)
-		if k == 0 {
-			return // cannot happen: the caller stops at the size
-		}
-		s.plan.wrote(s.pt, k)
-		pos += int64(k)
-		n -= k
-	}
-}
-
-// release gives the current range back to the plan.
-func (s *streamCursor) release() {
-	if s.pt != nil {
-		s.plan.release(s.pt)
-		s.pt = nil
 	}
 }
 
@@ -201,6 +151,6 @@ func decoder(enc string, r io.Reader) (io.Reader, func(), error) {
 		}
 		return zr, zr.Close, nil
 	default:
-		return nil, nil, fmt.Errorf("unsupported Content-Encoding %q", enc)
+		return nil, nil, permanentError{fmt.Errorf("unsupported Content-Encoding %q", enc)}
 	}
 }

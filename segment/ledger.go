@@ -1,0 +1,469 @@
+package segment
+
+// This file is the scheduler's bookkeeping: which bytes of the resource are
+// written, which are leased to a connection, which are pending. What an idle
+// connection does next is decided in policy.go; the ledger only applies it.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrLost is the cause with which a lease's context is cancelled when its
+// bytes were taken from it: a racing lease finished them first.
+var ErrLost = errors.New("range finished by another connection")
+
+// piece is one range of the ledger. Pieces tile [0, size) as a linked list
+// in file order; all fields are guarded by Ledger.mu.
+type piece struct {
+	start, end int64
+	// claimed is the offset up to which bytes are written or being
+	// written; done is the offset up to which they are written.
+	claimed, done int64
+	inflight      int      // writes between claim and done
+	leases        []*Lease // the connections fetching it: 0, 1, or 2 racing
+	prev, next    *piece
+	// failures counts failed requests in a row (see Ledger.Release);
+	// the piece is not handed out again before notBefore.
+	failures  int
+	notBefore time.Time
+}
+
+func (p *piece) complete() bool { return p.done >= p.end }
+
+// Lease is one connection's right to fetch and write the bytes of a piece,
+// from the offset its request starts at to the piece's end, which may move
+// closer when the tail is split off. A lease's bytes are written only
+// through Write, which never writes past the piece's end nor a byte that a
+// racing lease has written.
+type Lease struct {
+	led    *Ledger
+	p      *piece
+	conn   int
+	from   int64 // where the request starts
+	hedge  bool
+	cancel context.CancelCauseFunc
+	// Guarded by led.mu:
+	pos  int64 // the next offset the response delivers
+	over bool  // released, or lost to a racer
+	// arrived counts the body bytes received on the request, written or
+	// not yet; the rate estimate reads it.
+	arrived atomic.Int64
+}
+
+// From is the first offset the lease's request asks for.
+func (ls *Lease) From() int64 { return ls.from }
+
+// End is the offset its request should stop at now: the piece's end.
+func (ls *Lease) End() int64 {
+	ls.led.mu.Lock()
+	defer ls.led.mu.Unlock()
+	return ls.p.end
+}
+
+// Hedge reports whether the lease duplicates bytes another lease is
+// fetching (the two race; the first to finish wins).
+func (ls *Lease) Hedge() bool { return ls.hedge }
+
+// Ledger records one download's ranges. Its methods are safe for concurrent
+// use: workers acquire leases and write through them while the caller reads
+// Snapshot, Prefix and Done.
+type Ledger struct {
+	size atomic.Int64
+	// done is the number of bytes written, each counted once however many
+	// connections fetched it; prefix is the length of the completed prefix.
+	done, prefix atomic.Int64
+
+	mu       sync.Mutex
+	head     *piece
+	frontier *piece // the first incomplete piece, nil when all are
+	hint     *piece // no piece before it is pending
+	npieces  int
+	active   []*piece // pieces with at least one lease
+	unleased int64    // bytes not yet claimed in pieces without a lease
+	conns    []connState
+	workers  int           // connections fetching (set by Fetch)
+	latency  time.Duration // see observeLatency
+	policy   Policy
+	splits   int
+	hedges   int
+	dupBytes int64         // bytes asked twice by hedges
+	changed  chan struct{} // closed and replaced when a piece completes or is released
+}
+
+// NewLedger returns a ledger for a resource of size bytes made of rs, which
+// must tile [0, size) in order (from Split, or from a journal with Done
+// set). policy decides what idle connections do; its zero value is the
+// default policy.
+func NewLedger(size int64, rs []Range, policy Policy) *Ledger {
+	l := &Ledger{policy: policy.withDefaults(), changed: make(chan struct{})}
+	l.size.Store(size)
+	var prev *piece
+	var done int64
+	for _, r := range rs {
+		p := &piece{start: r.Start, end: r.End, claimed: r.Start + r.Done, done: r.Start + r.Done, prev: prev}
+		if prev == nil {
+			l.head = p
+		} else {
+			prev.next = p
+		}
+		prev = p
+		l.npieces++
+		done += r.Done
+		l.unleased += p.end - p.claimed
+	}
+	l.done.Store(done)
+	l.hint = l.head
+	l.mu.Lock()
+	l.advanceLocked()
+	l.mu.Unlock()
+	return l
+}
+
+// Size is the resource's size; -1 while unknown (a stream without length).
+func (l *Ledger) Size() int64 { return l.size.Load() }
+
+// Prefix is the length of the completed prefix: [0, Prefix()) is written.
+func (l *Ledger) Prefix() int64 { return l.prefix.Load() }
+
+// Done is the number of bytes written, each counted once.
+func (l *Ledger) Done() int64 { return l.done.Load() }
+
+// Splits is how many times a leased range was split for an idle connection.
+func (l *Ledger) Splits() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.splits
+}
+
+// Hedges is how many duplicate requests raced a slow one, and how many
+// bytes they asked for twice.
+func (l *Ledger) Hedges() (n int, bytes int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.hedges, l.dupBytes
+}
+
+// Snapshot returns the ranges with the bytes written of each, in file order.
+func (l *Ledger) Snapshot() []Range {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rs := make([]Range, 0, l.npieces)
+	for p := l.head; p != nil; p = p.next {
+		rs = append(rs, Range{Start: p.start, End: p.end, Done: p.done - p.start})
+	}
+	return rs
+}
+
+// Changed returns a channel closed at the next change that may give an
+// idle connection work: a lease released, a piece completed.
+func (l *Ledger) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+func (l *Ledger) notifyLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// Grant is the answer to Acquire: a lease to fetch, with the context its
+// request must use (cancelled when the lease is lost); or nothing to do
+// until Wake (or the next Changed); or, with neither, the end.
+type Grant struct {
+	Lease *Lease
+	Ctx   context.Context
+	Wake  time.Time
+}
+
+// Acquire asks the policy what connection conn, idle at now, does next and
+// applies it.
+func (l *Ledger) Acquire(ctx context.Context, conn int, now time.Time) Grant {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ensureConnLocked(conn)
+	v, pend, active := l.viewLocked(conn, now)
+	a := l.policy.Decide(&v)
+	var ls *Lease
+	switch a.Kind {
+	case ActTake:
+		ls = l.takeLocked(pend, a.Len, conn)
+	case ActSplit:
+		ls = l.splitLocked(active[a.Index], a.At, conn)
+	case ActHedge:
+		ls = l.hedgeLocked(active[a.Index], conn)
+	case ActWait:
+		return Grant{Wake: a.Wake}
+	default:
+		return Grant{}
+	}
+	lctx, cancel := context.WithCancelCause(ctx)
+	ls.cancel = cancel
+	l.conns[conn].start(ls, now)
+	return Grant{Lease: ls, Ctx: lctx}
+}
+
+func (l *Ledger) ensureConnLocked(conn int) {
+	for len(l.conns) <= conn {
+		l.conns = append(l.conns, connState{})
+	}
+}
+
+// takeLocked leases the first n bytes still to fetch of pending piece p,
+// leaving the rest of it pending.
+func (l *Ledger) takeLocked(p *piece, n int64, conn int) *Lease {
+	if n > 0 && p.claimed+n < p.end {
+		l.cutLocked(p, p.claimed+n)
+	}
+	l.unleased -= p.end - p.claimed
+	return l.leaseLocked(p, conn, false)
+}
+
+// cutLocked ends p at off and inserts the rest as a new piece after it,
+// with no lease. off must not be below p.claimed.
+func (l *Ledger) cutLocked(p *piece, off int64) *piece {
+	rest := &piece{start: off, end: p.end, claimed: off, done: off, prev: p, next: p.next}
+	if p.next != nil {
+		p.next.prev = rest
+	}
+	p.next = rest
+	p.end = off
+	l.npieces++
+	return rest
+}
+
+// splitLocked gives the bytes of leased piece p from off on to conn.
+// At p.start (nothing of p written) it is a whole takeover: the holder
+// loses the piece and its request is cancelled at once.
+func (l *Ledger) splitLocked(p *piece, off int64, conn int) *Lease {
+	l.splits++
+	if off <= p.start {
+		for _, o := range p.leases {
+			if !o.over {
+				o.over = true
+				o.cancel(ErrLost)
+			}
+		}
+		p.leases = p.leases[:0]
+		l.dropActiveLocked(p)
+		return l.leaseLocked(p, conn, false)
+	}
+	rest := l.cutLocked(p, off)
+	if p.complete() {
+		l.completeLocked(p) // the holder has nothing left to fetch
+	}
+	return l.leaseLocked(rest, conn, false)
+}
+
+func (l *Ledger) dropActiveLocked(p *piece) {
+	for i, q := range l.active {
+		if q == p {
+			l.active = append(l.active[:i], l.active[i+1:]...)
+			return
+		}
+	}
+}
+
+// hedgeLocked gives conn a duplicate of what is left of leased piece p.
+func (l *Ledger) hedgeLocked(p *piece, conn int) *Lease {
+	l.hedges++
+	l.dupBytes += p.end - p.claimed
+	return l.leaseLocked(p, conn, true)
+}
+
+func (l *Ledger) leaseLocked(p *piece, conn int, hedge bool) *Lease {
+	ls := &Lease{led: l, p: p, conn: conn, from: p.claimed, pos: p.claimed, hedge: hedge}
+	if len(p.leases) == 0 {
+		l.active = append(l.active, p)
+	}
+	p.leases = append(p.leases, ls)
+	return ls
+}
+
+// Write writes p, the next bytes of the lease's response, at the lease's
+// position. It skips bytes a racing lease has already written and stops at
+// the piece's end: n is how many bytes of p belonged to the lease, more
+// whether bytes are still to come. A lease that was lost writes nothing.
+func (ls *Lease) Write(dst io.WriterAt, b []byte) (n int, more bool, err error) {
+	l := ls.led
+	l.mu.Lock()
+	pc := ls.p
+	if ls.over || ls.pos >= pc.end {
+		l.mu.Unlock()
+		return 0, false, nil
+	}
+	k := min(int64(len(b)), pc.end-ls.pos)
+	wfrom, wto := max(ls.pos, pc.claimed), ls.pos+k
+	write := wto > wfrom
+	if write {
+		pc.claimed = wto
+		pc.inflight++
+	}
+	l.mu.Unlock()
+	if write {
+		_, err = dst.WriteAt(b[wfrom-ls.pos:k], wfrom)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if write {
+		pc.inflight--
+		if err != nil {
+			pc.claimed = min(pc.claimed, wfrom)
+			return 0, false, fmt.Errorf("write [%d,%d): %w", wfrom, wto, err)
+		}
+		if pc.inflight == 0 && pc.claimed > pc.done {
+			l.done.Add(pc.claimed - pc.done)
+			pc.done = pc.claimed
+			if pc == l.frontier {
+				storeMax(&l.prefix, pc.done)
+			}
+		}
+	}
+	ls.pos = wto
+	if pc.complete() {
+		l.completeLocked(pc)
+	}
+	return int(k), !ls.over && ls.pos < pc.end, nil
+}
+
+// completeLocked ends every lease of finished piece p: the losers of a race
+// are cancelled at once.
+func (l *Ledger) completeLocked(p *piece) {
+	for _, o := range p.leases {
+		if !o.over && o.pos < p.end {
+			o.over = true
+			o.cancel(ErrLost)
+		}
+	}
+	l.advanceLocked()
+	l.notifyLocked()
+}
+
+// Release ends the lease. err is why its request ended (nil when it
+// finished or was lost); a failure with bytes left marks the piece pending
+// again from its last written byte, not before delay(failures) from now,
+// and counts the failure: Release returns how many requests for the piece failed in a row
+// (a request that delivered at least workingProgress bytes resets the count).
+func (ls *Lease) Release(err error, now time.Time, delay func(failures int) time.Duration) (failures int) {
+	l := ls.led
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := ls.p
+	lost := ls.over
+	ls.over = true
+	if ls.cancel != nil {
+		ls.cancel(context.Canceled)
+	}
+	l.conns[ls.conn].finish(ls.arrived.Load(), now)
+	found := false
+	for i, o := range p.leases {
+		if o == ls {
+			p.leases = append(p.leases[:i], p.leases[i+1:]...)
+			found = true
+			break
+		}
+	}
+	if found && len(p.leases) == 0 {
+		l.dropActiveLocked(p)
+		if !p.complete() {
+			l.unleased += p.end - p.claimed
+			if l.hint == nil || p.start < l.hint.start {
+				l.hint = p
+			}
+		}
+	}
+	if err != nil && !lost && !p.complete() {
+		if ls.arrived.Load() >= workingProgress {
+			p.failures = 0
+		}
+		p.failures++
+		if delay != nil {
+			p.notBefore = now.Add(delay(p.failures))
+		}
+	}
+	l.notifyLocked()
+	return p.failures
+}
+
+// advanceLocked moves the frontier past completed pieces and sets the prefix.
+func (l *Ledger) advanceLocked() {
+	p := l.frontier
+	if p == nil {
+		p = l.head
+	}
+	for ; p != nil; p = p.next {
+		if !p.complete() {
+			l.frontier = p
+			storeMax(&l.prefix, p.done)
+			return
+		}
+	}
+	l.frontier = nil
+	storeMax(&l.prefix, max(l.size.Load(), 0))
+}
+
+// Arrived records n body bytes received on the lease's request.
+func (ls *Lease) Arrived(n int) { ls.arrived.Add(int64(n)) }
+
+// Headers records that the lease's response headers arrived at now for a
+// request sent at sent.
+func (ls *Lease) Headers(sent, now time.Time) {
+	l := ls.led
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.conns[ls.conn].headers(l, sent, now)
+}
+
+// finishStream fixes the size of a stream of unknown length once it ended.
+func (l *Ledger) finishStream(n int64) {
+	l.size.Store(n)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.head == nil && n > 0 {
+		l.head = &piece{start: 0, end: n, claimed: n, done: n}
+		l.npieces = 1
+	}
+	storeMax(&l.prefix, n)
+}
+
+// storeMax raises v to x if x is larger.
+func storeMax(v *atomic.Int64, x int64) {
+	for {
+		cur := v.Load()
+		if x <= cur || v.CompareAndSwap(cur, x) {
+			return
+		}
+	}
+}
+
+// streamed records that a single stream has written [0, upto): the pieces
+// it covers are done, in file order.
+func (l *Ledger) streamed(upto int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.head == nil {
+		storeMax(&l.done, upto) // unknown size: no pieces to mark
+	}
+	for p := l.frontier; p != nil && p.done < upto; p = p.next {
+		d := min(p.end, upto)
+		l.done.Add(d - p.done)
+		l.unleased -= d - p.claimed
+		p.done, p.claimed = d, d
+	}
+	l.advanceLocked()
+	storeMax(&l.prefix, upto)
+}
+
+// setWorkers records how many connections fetch at once.
+func (l *Ledger) setWorkers(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.workers = n
+	l.ensureConnLocked(n - 1)
+}

@@ -1,0 +1,194 @@
+package segment
+
+// This file is the scheduler's policy: what an idle connection does next,
+// as a pure function of a View of the ledger (rate and latency estimates
+// and the time included). The ledger applies the answer.
+
+import (
+	"sort"
+	"time"
+)
+
+// Policy decides what idle connections do. Its zero value is the default.
+type Policy struct {
+	// MinPiece is the smallest range a taper or a split creates, whatever
+	// the rates. If zero, 16 KiB.
+	MinPiece int64
+	// RTTs is how many request latencies' worth of bytes a taper or split
+	// range holds at least, so the request it costs stays a small part of
+	// its time. If zero, 8.
+	RTTs float64
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.MinPiece <= 0 {
+		p.MinPiece = 16 << 10
+	}
+	if p.RTTs <= 0 {
+		p.RTTs = 8
+	}
+	return p
+}
+
+// ActionKind says what an idle connection does.
+type ActionKind int
+
+const (
+	ActDone  ActionKind = iota // every byte is written: stop
+	ActTake                    // fetch the first Len bytes of the pending range
+	ActSplit                   // fetch Active[Index] from offset At to its end
+	ActHedge                   // fetch what is left of Active[Index] too; the first to finish wins
+	ActWait                    // nothing worth doing until Wake or a change in the ledger
+)
+
+// Action is the policy's answer.
+type Action struct {
+	Kind  ActionKind
+	Len   int64     // ActTake: bytes to take; 0 means the whole range
+	Index int       // ActSplit, ActHedge: which of View.Active
+	At    int64     // ActSplit: the offset the new range starts at
+	Wake  time.Time // ActWait
+}
+
+// Decide returns what the idle connection of v does next.
+//
+//  1. A pending range is taken in file order. Near the end it is cut to
+//     1/(2 × connections) of the bytes still pending (guided
+//     self-scheduling: the taper), so that the last ranges are short and
+//     finish together; never below the floor (see floor).
+//  2. Else the range expected to finish last is split where the holder and
+//     the idle connection, each at its expected rate and the latter after a
+//     request latency, would finish together — when that saves more than a
+//     couple of request latencies and the new range is above the floor. A
+//     holder that moves nothing keeps nothing: the whole rest is taken and
+//     its request cancelled.
+//  3. Else, if what is left of it is too small to split and the hedge
+//     budget allows, a duplicate request races the holder (a hedge).
+//  4. Else wait.
+func (p Policy) Decide(v *View) Action {
+	p = p.withDefaults()
+	if v.Complete {
+		return Action{Kind: ActDone}
+	}
+	if v.Pending != nil {
+		return Action{Kind: ActTake, Len: p.taper(v)}
+	}
+	if a, ok := p.steal(v); ok {
+		return a
+	}
+	return Action{Kind: ActWait, Wake: p.wake(v)}
+}
+
+// floor is the smallest range worth a request for a connection moving rate
+// bytes/s after a latency lat.
+func (p Policy) floor(rate float64, lat time.Duration) int64 {
+	return max(p.MinPiece, int64(max(rate, 0)*lat.Seconds()*p.RTTs))
+}
+
+// taper returns how much of the pending range to take (see Decide).
+func (p Policy) taper(v *View) int64 {
+	left := v.Pending.End - v.Pending.Claimed
+	if v.Workers < 2 {
+		return left
+	}
+	fl := p.floor(v.Rate, v.Latency)
+	share := max(v.PendingBytes/int64(2*v.Workers), fl)
+	if left-share < fl {
+		return left // the rest would be too short to fetch on its own
+	}
+	return share
+}
+
+// steal splits or hedges the active range that is worth it, trying the one
+// expected to finish last first.
+func (p Policy) steal(v *View) (Action, bool) {
+	mean, n := 0.0, 0
+	for _, a := range v.Active {
+		if a.Rate >= 0 {
+			mean += a.Rate
+			n++
+		}
+	}
+	if n == 0 {
+		return Action{}, false // nothing measured yet: wait for the first rates
+	}
+	mean /= float64(n)
+	thief := v.Rate
+	if thief <= 0 {
+		thief = mean
+	}
+	if thief <= 0 {
+		return Action{}, false
+	}
+	type cand struct {
+		i    int
+		left int64
+		rate float64
+		t    float64 // expected seconds for the holder to finish alone
+	}
+	cs := make([]cand, 0, len(v.Active))
+	for i, a := range v.Active {
+		left := a.End - a.Claimed
+		if left <= 0 {
+			continue
+		}
+		r := a.Rate
+		if r < 0 {
+			r = mean // not measured yet: like the others
+		}
+		t := inf
+		if r > 0 {
+			t = float64(left) / r
+		}
+		cs = append(cs, cand{i, left, r, t})
+	}
+	sort.Slice(cs, func(a, b int) bool {
+		if cs[a].t != cs[b].t {
+			return cs[a].t > cs[b].t
+		}
+		return cs[a].left > cs[b].left
+	})
+	lat := v.Latency.Seconds()
+	for _, c := range cs {
+		a := v.Active[c.i]
+		alone := c.t
+		// The thief's range, if it takes the whole rest, finishes at:
+		whole := lat + float64(c.left)/thief
+		if a.Leases == 1 {
+			// Split where both finish together: the holder moves x at
+			// its rate while the thief, a latency late, moves the rest.
+			x := 0.0
+			if c.rate > 0 {
+				x = (lat + float64(c.left)/thief) / (1/c.rate + 1/thief)
+				x = max(x, c.rate*lat) // what is already on its way to the holder
+			}
+			head := min(int64(x), c.left)
+			tail := c.left - head
+			together := max(float64(head)/max(c.rate, 1e-9), lat+float64(tail)/thief)
+			if head == 0 {
+				together = whole
+			}
+			if tail >= p.floor(thief, v.Latency) && alone-together > 2*lat+0.001 {
+				return Action{Kind: ActSplit, Index: c.i, At: a.Claimed + head}, true
+			}
+		}
+		// Too small to split: race it, if a duplicate would finish well
+		// before the holder and the budget allows.
+		if a.Leases == 1 && c.left <= v.HedgeBudget && alone-whole > 2*lat+0.001 &&
+			a.Age > observeFor(v.Latency) {
+			return Action{Kind: ActHedge, Index: c.i}, true
+		}
+	}
+	return Action{}, false
+}
+
+// wake is when an idle connection with nothing to do looks again (it also
+// looks at every change in the ledger): soon enough for rates to be
+// re-estimated, seldom enough to cost nothing.
+func (p Policy) wake(v *View) time.Time {
+	d := min(max(2*v.Latency, observeFor(v.Latency)/2), 100*time.Millisecond)
+	if !v.RetryAt.IsZero() && v.RetryAt.Sub(v.Now) < d {
+		return v.RetryAt
+	}
+	return v.Now.Add(d)
+}

@@ -1,0 +1,205 @@
+package segment
+
+// This file is the one rate and latency estimator of the scheduler, and the
+// read-only view of the ledger that the policy decides from.
+
+import (
+	"math"
+	"time"
+)
+
+// connState is what the ledger knows of one connection's speed. It is fed
+// by bytes as they arrive (Lease.Arrived), not by full buffers, so a slow
+// connection shows its progress as it makes it. Guarded by Ledger.mu.
+type connState struct {
+	hist float64 // rate of its finished requests, bytes/s; 0 unknown
+	cur  *Lease  // the request in flight, nil when idle
+	sent time.Time
+	hdr  time.Time // when its response headers arrived; zero before
+}
+
+// latency is the ledger's moving average of request latencies (request sent
+// to response headers): one value for all connections to the same server.
+func (l *Ledger) observeLatency(d time.Duration) {
+	if l.latency == 0 {
+		l.latency = d
+	} else {
+		l.latency = (3*l.latency + d) / 4
+	}
+}
+
+func (c *connState) start(ls *Lease, now time.Time) {
+	c.cur, c.sent, c.hdr = ls, now, time.Time{}
+}
+
+func (c *connState) headers(l *Ledger, sent, now time.Time) {
+	c.hdr = now
+	l.observeLatency(now.Sub(sent))
+}
+
+// finish folds the request that ended at now into the history.
+func (c *connState) finish(arrived int64, now time.Time) {
+	if !c.hdr.IsZero() {
+		if el := now.Sub(c.hdr).Seconds(); el > 0 && (arrived > 0 || el > 0.05) {
+			r := float64(arrived) / el
+			if c.hist == 0 {
+				c.hist = r
+			} else {
+				c.hist = (c.hist + r) / 2
+			}
+		}
+	}
+	c.cur = nil
+}
+
+// rate is the connection's expected rate at now in bytes/s, or -1 when
+// nothing is known yet. The request in flight is observed from its response
+// headers (or from when they were due), with the history standing in for
+// the first tau of it: rate = (hist·tau + arrived) / (tau + elapsed). A
+// stalled request decays toward zero; a changed cap shows within a few tau.
+func (c *connState) rate(now time.Time, lat time.Duration) float64 {
+	tau := observeFor(lat)
+	if c.cur == nil {
+		if c.hist > 0 {
+			return c.hist
+		}
+		return -1
+	}
+	from := c.hdr
+	if from.IsZero() {
+		from = c.sent.Add(lat)
+	}
+	el := max(now.Sub(from), 0)
+	got := float64(c.cur.arrived.Load())
+	if c.hist > 0 {
+		return (c.hist*tau.Seconds() + got) / (tau + el).Seconds()
+	}
+	if el < tau {
+		return -1
+	}
+	return got / el.Seconds()
+}
+
+// observeFor is how long a request must run before its own rate counts:
+// several request latencies, and at least a few milliseconds.
+func observeFor(lat time.Duration) time.Duration {
+	return max(4*lat, 5*time.Millisecond)
+}
+
+// View is what the policy sees of the ledger when connection Conn is idle.
+type View struct {
+	Now     time.Time
+	Conn    int
+	Workers int           // connections fetching
+	Latency time.Duration // request latency (sent to headers); 0 unknown
+	// Rate is what the idle connection is expected to move, bytes/s: its
+	// own history, else the mean of the others; -1 unknown.
+	Rate float64
+	// Pending is the first range in file order that nobody fetches and
+	// that may be asked now; nil when there is none.
+	Pending *PendingView
+	// PendingBytes counts the bytes of every range nobody fetches.
+	PendingBytes int64
+	// RetryAt is the earliest time a range held back after a failure
+	// may be asked again; zero when none is.
+	RetryAt time.Time
+	// Active are the ranges being fetched.
+	Active []ActiveView
+	// HedgeBudget is how many bytes hedges may still ask twice.
+	HedgeBudget int64
+	// Complete: every byte is written.
+	Complete bool
+}
+
+// PendingView is a range nobody fetches: [Claimed, End) is left of it.
+type PendingView struct {
+	Start, End, Claimed int64
+}
+
+// ActiveView is a range being fetched: [Claimed, End) is left of it.
+type ActiveView struct {
+	Start, End, Claimed int64
+	Leases              int     // 1, or 2 while a hedge races the holder
+	Rate                float64 // the fastest holder's expected rate; -1 unknown
+	Age                 time.Duration
+}
+
+// viewLocked builds the policy's view for connection conn at now, and
+// returns the pieces behind its Pending and Active entries.
+func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
+	v := View{Now: now, Conn: conn, Workers: max(l.workers, 1), Latency: l.latency, Complete: l.frontier == nil}
+	if v.Complete {
+		return v, nil, nil
+	}
+	v.PendingBytes = l.unleased
+	v.HedgeBudget = l.hedgeBudget() - l.dupBytes
+	// The first pending piece, from the hint: no piece before the hint is
+	// pending, and ranges are taken in file order.
+	var pend *piece
+	for p := l.hint; p != nil; p = p.next {
+		if len(p.leases) > 0 || p.complete() {
+			continue
+		}
+		if p.notBefore.After(now) {
+			if v.RetryAt.IsZero() || p.notBefore.Before(v.RetryAt) {
+				v.RetryAt = p.notBefore
+			}
+			continue
+		}
+		pend = p
+		break
+	}
+	l.hint = l.firstPendingFrom(l.hint)
+	if pend != nil {
+		v.Pending = &PendingView{Start: pend.start, End: pend.end, Claimed: pend.claimed}
+	}
+	var sum float64
+	var n int
+	active := make([]*piece, 0, len(l.active))
+	for _, p := range l.active {
+		if p.complete() {
+			continue
+		}
+		a := ActiveView{Start: p.start, End: p.end, Claimed: p.claimed, Leases: len(p.leases), Rate: -1}
+		for _, ls := range p.leases {
+			c := &l.conns[ls.conn]
+			a.Rate = max(a.Rate, c.rate(now, l.latency))
+			a.Age = max(a.Age, now.Sub(c.sent))
+		}
+		if a.Rate >= 0 {
+			sum += a.Rate
+			n++
+		}
+		v.Active = append(v.Active, a)
+		active = append(active, p)
+	}
+	v.Rate = -1
+	if c := &l.conns[conn]; c.hist > 0 {
+		v.Rate = c.hist
+	} else if n > 0 {
+		v.Rate = sum / float64(n)
+	}
+	return v, pend, active
+}
+
+// firstPendingFrom returns the first piece from p on that has no lease and
+// is incomplete, or nil.
+func (l *Ledger) firstPendingFrom(p *piece) *piece {
+	for ; p != nil; p = p.next {
+		if len(p.leases) == 0 && !p.complete() {
+			return p
+		}
+	}
+	return nil
+}
+
+// hedgeBudget is how many bytes hedges may ask twice over the download: 1%
+// of the file, never more than a megabyte per connection, and at least
+// 64 KiB so that a small file can still hedge its last bytes.
+func (l *Ledger) hedgeBudget() int64 {
+	b := min(l.size.Load()/100, int64(max(l.workers, 1))*MinSplit)
+	return max(b, 64<<10)
+}
+
+// inf is an expected time for a connection that moves nothing.
+var inf = math.Inf(1)
