@@ -416,7 +416,9 @@ func TestFaultRangeDropped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			const size = 4 << 20
-			o := bench.NewOrigin(bench.Content{Size: size, Seed: 5}, append(tc.opts, bench.WithNoRangeAfter(3))...)
+			// The probe and the first range are served as ranges (later
+			// requests may join several planned ranges into one).
+			o := bench.NewOrigin(bench.Content{Size: size, Seed: 5}, append(tc.opts, bench.WithNoRangeAfter(2))...)
 			url := startHandler(t, o) + "/file"
 			d, err := fetchKeep(deadline(t), t, url, 1, 1<<20, segment.Options{Retries: 5})
 			ok := false
@@ -426,8 +428,8 @@ func TestFaultRangeDropped(t *testing.T) {
 			if !ok {
 				t.Fatalf("fetch error = %v, want one of %v", err, tc.want)
 			}
-			if got := d.plan.Done(); got != 2<<20 {
-				t.Errorf("BytesDone() = %d, want the 2 ranges served before", got)
+			if got := d.plan.Done(); got != 1<<20 {
+				t.Errorf("Done() = %d, want the range served before", got)
 			}
 			checkWritten(t, d, o.Content())
 		})

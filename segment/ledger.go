@@ -193,7 +193,7 @@ func (l *Ledger) Acquire(ctx context.Context, conn int, now time.Time) Grant {
 	var ls *Lease
 	switch a.Kind {
 	case ActTake:
-		ls = l.takeLocked(pend, a.Len, conn)
+		ls = l.takeLocked(pend, a.Len, conn, now)
 	case ActSplit:
 		ls = l.splitLocked(active[a.Index], a.At, conn)
 	case ActHedge:
@@ -217,12 +217,34 @@ func (l *Ledger) ensureConnLocked(conn int) {
 
 // takeLocked leases the first n bytes still to fetch of pending piece p,
 // leaving the rest of it pending.
-func (l *Ledger) takeLocked(p *piece, n int64, conn int) *Lease {
+func (l *Ledger) takeLocked(p *piece, n int64, conn int, now time.Time) *Lease {
+	for n > 0 && p.claimed+n > p.end && l.mergeableLocked(p.next, now) {
+		l.mergeNextLocked(p) // a fast, distant connection: one longer request
+	}
 	if n > 0 && p.claimed+n < p.end {
 		l.cutLocked(p, p.claimed+n)
 	}
 	l.unleased -= p.end - p.claimed
 	return l.leaseLocked(p, conn, false)
+}
+
+// mergeableLocked reports whether p may be joined to the piece before it:
+// nobody fetches it, nothing of it is written, and it is not held back.
+func (l *Ledger) mergeableLocked(p *piece, now time.Time) bool {
+	return p != nil && len(p.leases) == 0 && p.claimed == p.start && !p.notBefore.After(now)
+}
+
+// mergeNextLocked joins the piece after p to p.
+func (l *Ledger) mergeNextLocked(p *piece) {
+	q := p.next
+	p.end, p.next = q.end, q.next
+	if q.next != nil {
+		q.next.prev = p
+	}
+	if l.hint == q {
+		l.hint = p
+	}
+	l.npieces--
 }
 
 // cutLocked ends p at off and inserts the rest as a new piece after it,

@@ -85,19 +85,28 @@ func (p Policy) floor(rate float64, lat time.Duration) int64 {
 	return max(p.MinPiece, int64(max(rate, 0)*lat.Seconds()*p.RTTs))
 }
 
-// taper returns how much of the pending range to take (see Decide).
+// taper returns how much of the pending range to take (see Decide): the
+// range, or more when its request would be short against the latency
+// (following pending ranges are joined to it: CoalesceRTTs), or less near
+// the end.
 func (p Policy) taper(v *View) int64 {
 	left := v.Pending.End - v.Pending.Claimed
+	want := max(left, int64(max(v.Rate, 0)*v.Latency.Seconds()*coalesceRTTs))
 	if v.Workers < 2 {
-		return left
+		return want
 	}
 	fl := p.floor(v.Rate, v.Latency)
 	share := max(v.PendingBytes/int64(2*v.Workers), fl)
-	if left-share < fl {
-		return left // the rest would be too short to fetch on its own
+	if want-share < fl {
+		return want // the rest would be too short to fetch on its own
 	}
-	return share
+	return min(want, share)
 }
+
+// coalesceRTTs is how many request latencies' worth of bytes a request
+// carries at least while ranges are pending, so that the latency costs
+// under 2% of the time even on a fast connection far away.
+const coalesceRTTs = 64
 
 // steal splits or hedges the active range that is worth it, trying the one
 // expected to finish last first.
@@ -128,7 +137,7 @@ func (p Policy) steal(v *View) (Action, bool) {
 	}
 	cs := make([]cand, 0, len(v.Active))
 	for i, a := range v.Active {
-		left := a.End - a.Claimed
+		left := a.End - a.Pos
 		if left <= 0 {
 			continue
 		}
@@ -169,12 +178,15 @@ func (p Policy) steal(v *View) (Action, bool) {
 				together = whole
 			}
 			if tail >= p.floor(thief, v.Latency) && alone-together > 2*lat+0.001 {
-				return Action{Kind: ActSplit, Index: c.i, At: a.Claimed + head}, true
+				return Action{Kind: ActSplit, Index: c.i, At: a.Pos + head}, true
 			}
 		}
-		// Too small to split: race it, if a duplicate would finish well
-		// before the holder and the budget allows.
-		if a.Leases == 1 && c.left <= v.HedgeBudget && alone-whole > 2*lat+0.001 &&
+		// Too small to split: race it from its last written byte, if a
+		// duplicate would finish well before the holder and the budget
+		// allows.
+		dup := a.End - a.Claimed
+		whole = lat + float64(dup)/thief
+		if a.Leases == 1 && dup <= v.HedgeBudget && alone-whole > 2*lat+0.001 &&
 			a.Age > observeFor(v.Latency) {
 			return Action{Kind: ActHedge, Index: c.i}, true
 		}

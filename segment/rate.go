@@ -116,9 +116,10 @@ type PendingView struct {
 	Start, End, Claimed int64
 }
 
-// ActiveView is a range being fetched: [Claimed, End) is left of it.
+// ActiveView is a range being fetched: [Claimed, End) is left to write,
+// [Pos, End) left to arrive (the holder may hold bytes not yet written).
 type ActiveView struct {
-	Start, End, Claimed int64
+	Start, End, Claimed, Pos int64
 	Leases              int     // 1, or 2 while a hedge races the holder
 	Rate                float64 // the fastest holder's expected rate; -1 unknown
 	Age                 time.Duration
@@ -160,8 +161,9 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		if p.complete() {
 			continue
 		}
-		a := ActiveView{Start: p.start, End: p.end, Claimed: p.claimed, Leases: len(p.leases), Rate: -1}
+		a := ActiveView{Start: p.start, End: p.end, Claimed: p.claimed, Pos: p.claimed, Leases: len(p.leases), Rate: -1}
 		for _, ls := range p.leases {
+			a.Pos = max(a.Pos, min(ls.from+ls.arrived.Load(), p.end))
 			c := &l.conns[ls.conn]
 			a.Rate = max(a.Rate, c.rate(now, l.latency))
 			a.Age = max(a.Age, now.Sub(c.sent))
