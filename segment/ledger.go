@@ -32,6 +32,7 @@ type piece struct {
 	// the piece is not handed out again before notBefore.
 	failures  int
 	notBefore time.Time
+	takeovers int // times taken whole from a holder
 }
 
 func (p *piece) complete() bool { return p.done >= p.end }
@@ -273,6 +274,7 @@ func (l *Ledger) splitLocked(p *piece, off int64, conn int) *Lease {
 			}
 		}
 		p.leases = p.leases[:0]
+		p.takeovers++
 		l.dropActiveLocked(p)
 		return l.leaseLocked(p, conn, false)
 	}

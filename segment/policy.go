@@ -44,7 +44,7 @@ const (
 // Action is the policy's answer.
 type Action struct {
 	Kind  ActionKind
-	Len   int64     // ActTake: bytes to take; 0 means the whole range
+	Len   int64     // ActTake: bytes to take (more joins the ranges after it); 0 means the whole range
 	Index int       // ActSplit, ActHedge: which of View.Active
 	At    int64     // ActSplit: the offset the new range starts at
 	Wake  time.Time // ActWait
@@ -87,21 +87,52 @@ func (p Policy) floor(rate float64, lat time.Duration) int64 {
 
 // taper returns how much of the pending range to take (see Decide): the
 // range, or more when its request would be short against the latency
-// (following pending ranges are joined to it: CoalesceRTTs), or less near
-// the end.
+// (following pending ranges are joined to it: coalesceRTTs), or less near
+// the end. In the end game, when the connections together have less than
+// endgameRTTs request latencies of work left, a connection takes what it
+// can fetch by the time they all finish: one request each, not rounds of
+// shrinking ones each costing a latency.
 func (p Policy) taper(v *View) int64 {
 	left := v.Pending.End - v.Pending.Claimed
+	if v.Workers > 1 && (v.Rate <= 0 || v.TotalRate <= 0) {
+		// Nothing measured yet: no connection takes more than an equal
+		// share of the whole, so that more connections than planned
+		// ranges all start at once.
+		share := max((v.PendingBytes+v.InFlight)/int64(v.Workers), p.MinPiece)
+		if left-share < p.MinPiece {
+			return left
+		}
+		return share
+	}
+	if v.Rate > 0 && v.TotalRate > 0 && v.Workers > 1 {
+		// Every connection pays one latency for its next request, after
+		// what it has in flight: they all finish together when each takes
+		// its rate's share of what is left.
+		left := float64(v.PendingBytes + v.InFlight)
+		if left/v.TotalRate < endgameRTTs*v.Latency.Seconds() {
+			fair := max(int64(v.Rate/v.TotalRate*left), p.MinPiece)
+			if v.PendingBytes-fair < p.MinPiece {
+				return v.PendingBytes // no crumb left for a request of its own
+			}
+			return fair
+		}
+	}
 	want := max(left, int64(max(v.Rate, 0)*v.Latency.Seconds()*coalesceRTTs))
 	if v.Workers < 2 {
 		return want
 	}
-	fl := p.floor(v.Rate, v.Latency)
+	// Not below a floor worth a request, unless the file is so short
+	// against the latency that every connection has less than that to do.
+	fl := max(p.MinPiece, min(p.floor(v.Rate, v.Latency), v.PendingBytes/int64(v.Workers)))
 	share := max(v.PendingBytes/int64(2*v.Workers), fl)
 	if want-share < fl {
 		return want // the rest would be too short to fetch on its own
 	}
 	return min(want, share)
 }
+
+// endgameRTTs: see taper.
+const endgameRTTs = 64
 
 // coalesceRTTs is how many request latencies' worth of bytes a request
 // carries at least while ranges are pending, so that the latency costs
@@ -127,7 +158,7 @@ func (p Policy) steal(v *View) (Action, bool) {
 		thief = mean
 	}
 	if thief <= 0 {
-		return Action{}, false
+		return p.rescue(v)
 	}
 	type cand struct {
 		i    int
@@ -177,7 +208,7 @@ func (p Policy) steal(v *View) (Action, bool) {
 			if head == 0 {
 				together = whole
 			}
-			if tail >= p.floor(thief, v.Latency) && alone-together > 2*lat+0.001 {
+			if tail >= p.MinPiece && alone-together > 2*lat+0.001 {
 				return Action{Kind: ActSplit, Index: c.i, At: a.Pos + head}, true
 			}
 		}
@@ -203,4 +234,19 @@ func (p Policy) wake(v *View) time.Time {
 		return v.RetryAt
 	}
 	return v.Now.Add(d)
+}
+
+// rescue handles a download where nothing has moved a byte yet that anyone
+// measured: a holder whose response has delivered nothing for its grace
+// period is taken over whole by the idle connection (a fresh connection is
+// likely to do better). Each takeover of the same range doubles the wait,
+// so a server that stalls every response is not asked in a loop.
+func (p Policy) rescue(v *View) (Action, bool) {
+	for i, a := range v.Active {
+		if a.Leases == 1 && a.Rate == 0 && a.Pos == a.Claimed &&
+			a.Age >= stallGrace(v.Latency)<<min(a.Takeovers, 10) {
+			return Action{Kind: ActSplit, Index: i, At: a.Pos}, true
+		}
+	}
+	return Action{}, false
 }

@@ -71,6 +71,13 @@ func (c *connState) rate(now time.Time, lat time.Duration) float64 {
 	}
 	el := max(now.Sub(from), 0)
 	got := float64(c.cur.arrived.Load())
+	if got == 0 && el < stallGrace(lat) {
+		// Nothing yet: too early to call it stalled.
+		if c.hist > 0 {
+			return c.hist
+		}
+		return -1
+	}
 	if c.hist > 0 {
 		return (c.hist*tau.Seconds() + got) / (tau + el).Seconds()
 	}
@@ -84,6 +91,13 @@ func (c *connState) rate(now time.Time, lat time.Duration) float64 {
 // several request latencies, and at least a few milliseconds.
 func observeFor(lat time.Duration) time.Duration {
 	return max(4*lat, 5*time.Millisecond)
+}
+
+// stallGrace is how long a response may deliver nothing before its rate
+// counts as zero: a few observation periods, and at least 100 ms, so that
+// a pause of a healthy connection is not taken for a stall.
+func stallGrace(lat time.Duration) time.Duration {
+	return max(4*observeFor(lat), 100*time.Millisecond)
 }
 
 // View is what the policy sees of the ledger when connection Conn is idle.
@@ -105,6 +119,12 @@ type View struct {
 	RetryAt time.Time
 	// Active are the ranges being fetched.
 	Active []ActiveView
+	// InFlight counts the bytes of active ranges still to arrive.
+	InFlight int64
+	// TotalRate is the expected rate of all connections together, bytes/s
+	// (those not measured yet counted at the mean); 0 unknown. IdleRate is
+	// the part of it of connections without a request, this one included.
+	TotalRate, IdleRate float64
 	// HedgeBudget is how many bytes hedges may still ask twice.
 	HedgeBudget int64
 	// Complete: every byte is written.
@@ -121,6 +141,7 @@ type PendingView struct {
 type ActiveView struct {
 	Start, End, Claimed, Pos int64
 	Leases              int     // 1, or 2 while a hedge races the holder
+	Takeovers           int     // times the range was taken from a stalled holder
 	Rate                float64 // the fastest holder's expected rate; -1 unknown
 	Age                 time.Duration
 }
@@ -161,7 +182,7 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		if p.complete() {
 			continue
 		}
-		a := ActiveView{Start: p.start, End: p.end, Claimed: p.claimed, Pos: p.claimed, Leases: len(p.leases), Rate: -1}
+		a := ActiveView{Start: p.start, End: p.end, Claimed: p.claimed, Pos: p.claimed, Leases: len(p.leases), Rate: -1, Takeovers: p.takeovers}
 		for _, ls := range p.leases {
 			a.Pos = max(a.Pos, min(ls.from+ls.arrived.Load(), p.end))
 			c := &l.conns[ls.conn]
@@ -173,6 +194,7 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 			n++
 		}
 		v.Active = append(v.Active, a)
+		v.InFlight += a.End - a.Pos
 		active = append(active, p)
 	}
 	v.Rate = -1
@@ -180,6 +202,30 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		v.Rate = c.hist
 	} else if n > 0 {
 		v.Rate = sum / float64(n)
+	}
+	// The total over every connection, idle ones at their history.
+	var total, idle, known float64
+	var unknown, unknownIdle int
+	for i := range l.conns[:v.Workers] {
+		c := &l.conns[i]
+		// A connection whose response has arrived is as good as idle.
+		busy := c.cur != nil && !c.cur.over && c.cur.from+c.cur.arrived.Load() < c.cur.p.end
+		if r := c.rate(now, l.latency); r >= 0 {
+			total += r
+			known++
+			if !busy {
+				idle += r
+			}
+		} else {
+			unknown++
+			if !busy {
+				unknownIdle++
+			}
+		}
+	}
+	if known > 0 {
+		v.TotalRate = total + total/known*float64(unknown)
+		v.IdleRate = idle + total/known*float64(unknownIdle)
 	}
 	return v, pend, active
 }

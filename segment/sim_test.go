@@ -1,0 +1,620 @@
+package segment
+
+// The scheduler's simulator: the real Ledger and Policy driven under
+// deterministic virtual time by modelled connections (a rate cap each, a
+// request latency, stalls, drops, a cap that changes), with no sockets and
+// no sleeps. Each case asserts that the download finishes, near the ideal
+// time, fetching each byte about once, in a bounded number of requests.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"slices"
+	"testing"
+	"time"
+)
+
+// simLink is one modelled download.
+type simLink struct {
+	size  int64
+	conns int
+	rate  float64       // bytes/s each connection is capped at
+	lat   time.Duration // request latency (sent to headers)
+	// Faults.
+	slowConn    bool    // connection 0 runs 10x slower
+	stallFirst  bool    // connection 0's first response stalls after its headers
+	changeAt    float64 // at this fraction of the ideal time every cap is multiplied by changeBy
+	changeBy    float64
+	dropEvery   int   // every Nth response is cut in the middle (0: never)
+	initialSegs int64 // planned range size; 0: SegmentSize
+	changeT     float64 // changeTime, once computed
+}
+
+func (k simLink) String() string {
+	s := fmt.Sprintf("%s at %s/conn x%d, latency %v", fmtSize(k.size), fmtSize(int64(k.rate)), k.conns, k.lat)
+	if k.slowConn {
+		s += ", one 10x slower"
+	}
+	if k.stallFirst {
+		s += ", one stalls after headers"
+	}
+	if k.changeBy != 0 {
+		s += fmt.Sprintf(", cap x%.2f at %.0f%%", k.changeBy, 100*k.changeAt)
+	}
+	if k.dropEvery > 0 {
+		s += fmt.Sprintf(", every %dth response dropped", k.dropEvery)
+	}
+	return s
+}
+
+func fmtSize(n int64) string {
+	switch {
+	case n >= 1<<40:
+		return fmt.Sprintf("%.1fTiB", float64(n)/(1<<40))
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// connRate is connection i's cap at virtual second t.
+func (k simLink) connRate(i int, t float64) float64 {
+	r := k.baseRate(i)
+	if k.changeBy != 0 && t >= k.changeTime() {
+		r *= k.changeBy
+	}
+	return r
+}
+
+// baseRate is connection i's cap before any change.
+func (k simLink) baseRate(i int) float64 {
+	if k.slowConn && i == 0 && k.conns > 1 {
+		return k.rate / 10
+	}
+	return k.rate
+}
+
+// sumRates is the total of the caps before any change (a stalled
+// connection counts for nothing).
+func (k simLink) sumRates() float64 {
+	sum := 0.0
+	for i := 0; i < k.conns; i++ {
+		if k.stallFirst && i == 0 && k.conns > 1 {
+			continue
+		}
+		sum += k.baseRate(i)
+	}
+	return sum
+}
+
+// changeTime is when the caps change: changeAt of the way through the
+// download as it would go without the change.
+func (k simLink) changeTime() float64 {
+	if k.changeT > 0 {
+		return k.changeT
+	}
+	return k.changeAt * float64(k.size) / k.sumRates()
+}
+
+// ideal is the time the download takes with every connection busy from
+// the start at its cap, no request costing anything.
+func (k simLink) ideal() float64 {
+	sum := k.sumRates()
+	t := float64(k.size) / sum
+	if k.changeBy != 0 {
+		// The bytes moved before the change, then the rest at the new caps.
+		t0 := k.changeTime()
+		t = t0 + (float64(k.size)-sum*t0)/(sum*k.changeBy)
+	}
+	return t
+}
+
+// simConn is one modelled connection: the worker loop of fetch.go, driven
+// by events.
+type simConn struct {
+	i     int
+	state int // simIdle, simHeaders, simBody, simWait, simDone
+	ls    *Lease
+	ctx   context.Context
+	// The request in flight.
+	sent, hdr   float64
+	from, end   int64   // what it asked
+	acc         float64 // bytes the server sent so far (fractional)
+	written     int64   // bytes passed to Write
+	lastFlush   float64
+	dropAt      int64 // cut after this many bytes; -1 never
+	stalled     bool
+	responses   int
+	wake        float64
+	changed     <-chan struct{}
+	lastAdvance float64
+}
+
+const (
+	simIdle = iota
+	simHeaders
+	simBody
+	simWait
+	simDone
+)
+
+// simDebug prints every request of a simulated download (RGET_SIM_DEBUG=1).
+var simDebug = os.Getenv("RGET_SIM_DEBUG") != ""
+
+// simDst records every write; at the end they must tile [0, size) exactly.
+type simDst struct{ w [][2]int64 }
+
+func (d *simDst) WriteAt(p []byte, off int64) (int, error) {
+	d.w = append(d.w, [2]int64{off, int64(len(p))})
+	return len(p), nil
+}
+
+// simResult is what one simulated download did.
+type simResult struct {
+	seconds   float64
+	ideal     float64
+	sent      int64 // bytes the server sent, over all responses
+	requests  int
+	splits    int
+	hedges    int
+	dupBudget int64
+	drops     int
+}
+
+// simZeros stands for received bytes, whose content the simulator does
+// not model (the ledger sees only offsets and lengths); it is only read.
+var simZeros = make([]byte, 16<<20)
+
+// simulate runs one download of k to its end and checks the ledger's
+// accounting; it returns an error describing what went wrong.
+func simulate(k simLink) (simResult, error) {
+	if k.changeBy != 0 {
+		k.changeT = k.changeTime()
+	}
+	ideal := k.ideal()
+	segs := k.initialSegs
+	if segs == 0 {
+		segs = SegmentSize(k.size, k.conns)
+	}
+	led := NewLedger(k.size, Split(k.size, segs), Policy{})
+	led.setWorkers(k.conns)
+	dst := &simDst{}
+	// A flush period fine enough to model the worker's 20 ms, coarse
+	// enough that a long simulated download stays cheap.
+	flush := max(flushAfter.Seconds(), ideal/400)
+	epoch := time.Unix(1e9, 0)
+	at := func(t float64) time.Time { return epoch.Add(time.Duration(t * 1e9)) }
+	lat := k.lat.Seconds()
+	cs := make([]*simConn, k.conns)
+	for i := range cs {
+		cs[i] = &simConn{i: i, dropAt: -1}
+	}
+	var res simResult
+	res.ideal = ideal
+	maxSteps := 200000 + 400*k.conns
+	ctx := context.Background()
+	now := 0.0
+
+	// advance brings the bytes the server sent on c's response up to t.
+	advance := func(c *simConn, t float64) {
+		if c.state != simBody || c.stalled {
+			c.lastAdvance = t
+			return
+		}
+		want := float64(c.end - c.from)
+		if c.dropAt >= 0 {
+			want = float64(c.dropAt)
+		}
+		before := int64(c.acc)
+		c.acc += k.connRate(c.i, c.lastAdvance) * (t - c.lastAdvance)
+		if c.acc > want-1e-3 {
+			c.acc = want // float rounding must not leave a byte unsent
+		}
+		c.lastAdvance = t
+		if d := int64(c.acc) - before; d > 0 {
+			c.ls.Arrived(int(d))
+			res.sent += d
+		}
+	}
+	// release ends c's request with err and makes it idle.
+	release := func(c *simConn, err error) {
+		c.ls.Release(err, at(now), func(int) time.Duration { return 0 })
+		c.ls, c.state = nil, simIdle
+	}
+	// flushBody writes what arrived and not yet written; it reports
+	// whether the lease wants more.
+	flushBody := func(c *simConn) (bool, error) {
+		n := int64(c.acc) - c.written
+		c.lastFlush = now
+		if n <= 0 {
+			return true, nil
+		}
+		for n > 0 {
+			k := min(n, int64(len(simZeros)))
+			_, more, err := c.ls.Write(dst, simZeros[:k])
+			c.written += k
+			n -= k
+			if err != nil || !more {
+				c.written += n
+				return more, err
+			}
+		}
+		return true, nil
+	}
+
+	for step := 0; ; step++ {
+		if step > maxSteps {
+			st := ""
+			for _, c := range cs[:min(len(cs), 4)] {
+				st += fmt.Sprintf(" [conn %d state %d acc %.1f written %d req [%d,%d) lastFlush %.6f wake %.6f]", c.i, c.state, c.acc, c.written, c.from, c.end, c.lastFlush, c.wake)
+			}
+			return res, fmt.Errorf("no end after %d events at t=%.9fs (ideal %.3fs): a loop;%s", step, now, ideal, st)
+		}
+		for _, c := range cs {
+			advance(c, now)
+		}
+		acted := false
+		for _, c := range cs {
+			switch c.state {
+			case simHeaders:
+				if c.hdr > now {
+					continue
+				}
+				if c.ctx.Err() != nil { // lost before its headers
+					release(c, nil)
+					break
+				}
+				c.ls.Headers(at(c.sent), at(c.hdr))
+				c.state, c.lastAdvance, c.lastFlush = simBody, c.hdr, c.hdr
+			case simBody:
+				if c.ctx.Err() != nil {
+					if !errors.Is(context.Cause(c.ctx), ErrLost) {
+						return res, fmt.Errorf("lease cancelled with %v", context.Cause(c.ctx))
+					}
+					release(c, nil)
+					acted = true
+					break
+				}
+				got := int64(c.acc)
+				full := got >= c.end-c.from
+				dropped := c.dropAt >= 0 && got >= c.dropAt
+				if !full && !dropped && now-c.lastFlush < flush-1e-9 {
+					// Mid-body: bytes wait in the buffer, unless the lease
+					// has been cut short of them.
+					if c.from+got < c.ls.End() {
+						continue
+					}
+				}
+				more, err := flushBody(c)
+				if err != nil {
+					return res, err
+				}
+				switch {
+				case !more:
+					release(c, nil)
+					acted = true
+				case dropped:
+					res.drops++
+					release(c, io.ErrUnexpectedEOF)
+					acted = true
+				case full:
+					return res, fmt.Errorf("response [%d,%d) ended but the lease wants more", c.from, c.end)
+				}
+			case simWait:
+				select {
+				case <-c.changed:
+				default:
+					if c.wake > now {
+						continue
+					}
+				}
+				c.state = simIdle
+			}
+			if c.state == simIdle {
+				c.changed = led.Changed()
+				g := led.Acquire(ctx, c.i, at(now))
+				acted = true
+				switch {
+				case g.Lease != nil:
+					c.ls, c.ctx = g.Lease, g.Ctx
+					c.from, c.end = g.Lease.From(), g.Lease.End()
+					c.sent, c.hdr = now, now+lat
+					c.acc, c.written = 0, 0
+					c.state = simHeaders
+					if simDebug {
+						fmt.Printf("t=%.6f conn %d takes [%d,%d) (%s) hedge=%v\n", now, c.i, c.from, c.end, fmtSize(c.end-c.from), g.Lease.Hedge())
+					}
+					c.responses++
+					res.requests++
+					c.stalled = k.stallFirst && c.i == 0 && c.responses == 1 && k.conns > 1
+					c.dropAt = -1
+					if k.dropEvery > 0 && res.requests%k.dropEvery == 0 && c.end-c.from > 1 {
+						c.dropAt = (c.end - c.from) / 2
+					}
+				case !g.Wake.IsZero():
+					c.state, c.wake = simWait, g.Wake.Sub(epoch).Seconds()
+				default:
+					c.state = simDone
+				}
+			}
+		}
+		done := 0
+		for _, c := range cs {
+			if c.state == simDone {
+				done++
+			}
+		}
+		if done == len(cs) {
+			break
+		}
+		if acted {
+			continue // another connection may act on what changed, at the same time
+		}
+		next := math.Inf(1)
+		for _, c := range cs {
+			switch c.state {
+			case simHeaders:
+				next = min(next, c.hdr)
+			case simBody:
+				if c.stalled {
+					continue
+				}
+				r := k.connRate(c.i, now)
+				target := min(c.end, c.ls.End()) - c.from
+				if c.dropAt >= 0 {
+					target = min(target, c.dropAt)
+				}
+				if float64(target) > c.acc {
+					next = min(next, max(now+(float64(target)-c.acc)/r, now+1e-9))
+				}
+				next = min(next, c.lastFlush+flush)
+			case simWait:
+				next = min(next, c.wake)
+			}
+		}
+		if k.changeBy != 0 && now < k.changeTime() {
+			next = min(next, k.changeTime())
+		}
+		if math.IsInf(next, 1) {
+			return res, fmt.Errorf("stuck at t=%.3fs: no connection has anything to wait for", now)
+		}
+		now = max(next, now)
+	}
+	res.seconds = now
+	res.splits = led.Splits()
+	res.hedges, _ = led.Hedges()
+	res.dupBudget = led.hedgeBudget()
+	return res, checkSim(led, dst, k.size)
+}
+
+// checkSim checks the ledger's end state and that the writes tiled the
+// file exactly: every byte written once.
+func checkSim(led *Ledger, dst *simDst, size int64) error {
+	if got := led.Done(); got != size {
+		return fmt.Errorf("Done() = %d, want %d", got, size)
+	}
+	if got := led.Prefix(); got != size {
+		return fmt.Errorf("Prefix() = %d, want %d", got, size)
+	}
+	var at int64
+	for _, r := range led.Snapshot() {
+		if r.Start != at || r.Done != r.End-r.Start {
+			return fmt.Errorf("snapshot range %+v at %d: not tiled or not done", r, at)
+		}
+		at = r.End
+	}
+	slices.SortFunc(dst.w, func(a, b [2]int64) int { return int(min(max(a[0]-b[0], -1), 1)) })
+	at = 0
+	for _, w := range dst.w {
+		if w[0] != at {
+			return fmt.Errorf("write at %d of %d bytes, want one at %d: a gap or an overlap", w[0], w[1], at)
+		}
+		at += w[1]
+	}
+	if at != size {
+		return fmt.Errorf("writes end at %d, want %d", at, size)
+	}
+	return nil
+}
+
+// checkBounds holds a simulated download to the scheduler's promises.
+func checkBounds(k simLink, r simResult) error {
+	lat := k.lat.Seconds()
+	// Each dropped response costs its connection a request latency and
+	// what it had in flight.
+	// A range shorter than twice the policy's MinPiece is not cut: a file
+	// smaller than the connections can share costs up to one such range
+	// at one connection's rate (the slowest: before anything is
+	// measured, nothing tells which one that is).
+	slack := 2*lat + float64(min(k.size, 2*16<<10))/(k.baseRate(0)*min(1, max(k.changeBy, 0)+float64(b2i(k.changeBy == 0))))
+	if k.dropEvery > 0 {
+		// A dropped response is asked again, a latency later, and the
+		// new request may be dropped in turn: the critical path holds
+		// about log_N(requests at once) such rounds.
+		depth := math.Ceil(math.Log(float64(max(k.conns, 2)))/math.Log(float64(k.dropEvery))) + 1
+		slack += 2 * lat * depth
+	}
+	if k.changeBy != 0 {
+		// A changed cap shows in the estimates within a few observation
+		// periods; ranges handed out meanwhile are sized on the old one.
+		slack += 2 * observeFor(k.lat).Seconds()
+	}
+	if k.slowConn {
+		// Which connection is slow shows only once its rate is measured
+		// (observeFor), and its range then moves to another.
+		slack += observeFor(k.lat).Seconds() + 2*lat
+	}
+	if k.dropEvery > 0 {
+		// A dropped response is asked again, a latency later, and the
+		// new request may be dropped in turn: the critical path holds
+		// about log_N(requests at once) such rounds.
+		depth := math.Ceil(math.Log(float64(max(k.conns, 2)))/math.Log(float64(k.dropEvery))) + 1
+		slack += 2 * lat * depth
+	}
+	if k.changeBy != 0 {
+		// A changed cap shows in the estimates within a few observation
+		// periods; ranges handed out meanwhile are sized on the old one.
+		slack += 2 * observeFor(k.lat).Seconds()
+	}
+	if k.slowConn {
+		// Which connection is slow shows only once its rate is measured
+		// (observeFor), and its range then moves to another.
+		slack += observeFor(k.lat).Seconds() + 2*lat
+	}
+	if k.stallFirst {
+		// A response that delivers nothing is taken for stalled only
+		// after its grace period (and, with no rate measured yet,
+		// nothing else is known) and seen at the next look (wake).
+		slack += stallGrace(k.lat).Seconds() + lat + observeFor(k.lat).Seconds()
+	}
+	if limit := 1.03*r.ideal + slack; r.seconds > limit {
+		return fmt.Errorf("took %.4fs, ideal %.4fs: %.3f x ideal, limit %.4fs", r.seconds, r.ideal, r.seconds/r.ideal, limit)
+	}
+	// A dropped response is sent again from its last written byte.
+	dropWaste := int64(r.drops) * int64(k.rate*max(flushAfter.Seconds(), r.ideal/400)+1)
+	if limit := int64(1.02*float64(k.size)) + r.dupBudget + dropWaste; r.sent > limit {
+		return fmt.Errorf("server sent %d bytes for %d: %.4f x size, limit %d", r.sent, k.size, float64(r.sent)/float64(k.size), limit)
+	}
+	pieces := (k.size + SegmentSize(k.size, k.conns) - 1) / SegmentSize(k.size, k.conns)
+	if limit := int(2*pieces) + 16*k.conns + 2*r.drops + 8; r.requests > limit {
+		return fmt.Errorf("%d requests (%d splits, %d hedges), limit %d", r.requests, r.splits, r.hedges, limit)
+	}
+	return nil
+}
+
+// TestSimulatorTable: the link conditions the scheduler must hold at,
+// each named.
+func TestSimulatorTable(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	cases := []simLink{
+		{size: 64 << 20, conns: 8, rate: 400 << 10, lat: ms},        // the slow link of issue 10
+		{size: 64 << 20, conns: 16, rate: 400 << 10, lat: ms},       // with more connections
+		{size: 64 << 20, conns: 8, rate: 700e3, lat: 30 * ms},       // 700 KB/s, 30 ms away
+		{size: 1 << 30, conns: 16, rate: 25e6, lat: ms / 2},         // the paced benchmark
+		{size: 8 << 20, conns: 8, rate: 50e3, lat: 30 * ms},         // 50 KB/s
+		{size: 1, conns: 8, rate: 50e3, lat: ms},                    // one byte
+		{size: 1, conns: 1, rate: 2e9, lat: ms / 10},                // one byte, one connection
+		{size: 3 << 30, conns: 1, rate: 2e9, lat: ms / 10},          // one fast connection
+		{size: 4 << 30, conns: 256, rate: 25e6, lat: ms},            // 256 connections
+		{size: 4 << 30, conns: 8, rate: 2e9, lat: 5 * ms},           // 2 GB/s, 5 ms away
+		{size: 1 << 40, conns: 64, rate: 2e9, lat: ms},              // a TiB
+		{size: 1 << 30, conns: 16, rate: 25e6, lat: ms, slowConn: true},
+		{size: 4 << 20, conns: 8, rate: 1 << 20, lat: ms, stallFirst: true}, // issue 10's stalled first response
+		{size: 256 << 20, conns: 16, rate: 2e6, lat: 5 * ms, stallFirst: true},
+		{size: 256 << 20, conns: 32, rate: 2e6, lat: 5 * ms, changeAt: 0.3, changeBy: 0.25},
+		{size: 256 << 20, conns: 32, rate: 2e6, lat: 5 * ms, changeAt: 0.3, changeBy: 4},
+		{size: 256 << 20, conns: 8, rate: 10e6, lat: 2 * ms, dropEvery: 7},
+		{size: 100 << 20, conns: 3, rate: 123456, lat: 20 * ms, slowConn: true, dropEvery: 11},
+	}
+	for _, k := range cases {
+		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel()
+			if testing.Short() && k.size >= 1<<40 {
+				t.Skip("a TiB is for the long run")
+			}
+			r, err := simulate(k)
+			if err == nil {
+				err = checkBounds(k, r)
+			}
+			if err != nil {
+				t.Fatalf("%v: %v", k, err)
+			}
+			t.Logf("%.4f x ideal, sent %.4f x size, %d requests, %d splits, %d hedges",
+				r.seconds/r.ideal, float64(r.sent)/float64(k.size), r.requests, r.splits, r.hedges)
+		})
+	}
+}
+
+// randomLink draws a link from rng: rates from 50 KB/s to 2 GB/s per
+// connection, 1 to 256 connections, sizes from 1 byte to 1 TiB (each
+// log-uniform), latencies from 50 µs to 50 ms within a 16 MiB window, and
+// now and then a slow connection, a stall, a changed cap or dropped
+// responses.
+func randomLink(rng *rand.Rand) simLink {
+	logU := func(lo, hi float64) float64 { return math.Exp(math.Log(lo) + rng.Float64()*(math.Log(hi)-math.Log(lo))) }
+	k := simLink{
+		size:  int64(logU(1, 1<<40)),
+		conns: int(logU(1, 257)),
+		rate:  logU(50e3, 2e9),
+	}
+	lat := logU(50e-6, 50e-3)
+	lat = min(lat, float64(16<<20)/k.rate) // a TCP window of at most 16 MiB
+	k.lat = time.Duration(lat * 1e9)
+	// Keep a case cheap: at most ~4k planned ranges.
+	if seg := SegmentSize(k.size, k.conns); k.size/seg > 1<<12 {
+		k.size = seg << 12
+	}
+	switch rng.IntN(8) {
+	case 0:
+		k.slowConn = true
+	case 1:
+		k.stallFirst = true
+	case 2:
+		k.changeAt, k.changeBy = 0.1+0.6*rng.Float64(), logU(0.25, 4)
+	case 3:
+		k.dropEvery = 3 + rng.IntN(20)
+	}
+	return k
+}
+
+// TestSimulatorRandom runs seeded random links; a failure prints the seed
+// and the link, and RGET_SIM_SEED=N replays one.
+func TestSimulatorRandom(t *testing.T) {
+	t.Parallel()
+	n := 1000
+	if testing.Short() || raceEnabled {
+		n = 150
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("RGET_SIM_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("RGET_SIM_SEED=%q: %v", v, err)
+		}
+		seed, n = s, 1
+	}
+	var worstT, worstB float64
+	var cases int
+	var worstTLink, worstBLink simLink
+	for i := 0; i < n; i++ {
+		s := seed + uint64(i)
+		k := randomLink(rand.New(rand.NewPCG(s, 0x5eed)))
+		r, err := simulate(k)
+		if err == nil {
+			err = checkBounds(k, r)
+		}
+		if err != nil {
+			t.Fatalf("seed %d: %v: %v", s, k, err)
+		}
+		// The ratios that speak of the scheduler rather than of a file
+		// too short for its latency (those are held to the slack).
+		clean := !k.slowConn && !k.stallFirst && k.dropEvery == 0 && k.changeBy == 0
+		if x := r.seconds / r.ideal; x > worstT && clean && r.ideal > 100*k.lat.Seconds() && k.size/int64(k.conns) >= 2*16<<10 {
+			worstT, worstTLink = x, k
+		}
+		if x := float64(r.sent) / float64(k.size); x > worstB && k.size >= 1<<20 {
+			worstB, worstBLink = x, k
+		}
+		cases++
+	}
+	t.Logf("%d cases from seed %d: worst time %.4f x ideal (%v), worst bytes %.4f x size (%v); time of fault-free downloads over 100 latencies with 32 KiB or more a connection, bytes of files over 1 MiB",
+		cases, seed, worstT, worstTLink, worstB, worstBLink)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
