@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,6 +38,7 @@ type job struct {
 	j                *journal.Journal // nil when the download cannot resume
 	plan             *segment.Ledger
 	cursor           *merge.Cursor
+	policy           segment.Policy
 	base             journal.State // what is recorded besides the plan and hash
 	resumed          int64         // bytes already on disk when this run began
 }
@@ -55,6 +57,11 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 		fmt.Fprintln(stderr, "rget: warning: --insecure: TLS certificates are not verified; anyone on the path can read and change the download")
 	}
 	trace := debugTrace(cfg, stderr)
+	if cfg.Debug {
+		log.SetFlags(0)
+		log.SetPrefix("rget: debug: ")
+		log.SetOutput(stderr)
+	}
 	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{
 		Header: cfg.Header, Retries: cfg.Retries, StallTimeout: cfg.Stall, Trace: trace,
 	})
@@ -189,7 +196,7 @@ func checkOutput(cfg getConfig, out string) error {
 // over: the journal is created before the part file is truncated, so that a
 // crash in between never leaves a journal describing bytes that are gone.
 func prepare(cfg getConfig, r *segment.Remote, out string, conns int, stderr io.Writer) (*job, error) {
-	jb := &job{out: out, part: out + ".part", jpath: out + ".rget"}
+	jb := &job{out: out, part: out + ".part", jpath: out + ".rget", policy: policy(cfg)}
 	jb.base = journal.State{
 		URL: journal.RedactURL(cfg.URL), Size: r.Size, ETag: r.ETag, LastModified: r.LastModified, SHA256: cfg.SHA256,
 	}
@@ -198,7 +205,7 @@ func prepare(cfg getConfig, r *segment.Remote, out string, conns int, stderr io.
 		segSize = segment.SegmentSize(r.Size, conns)
 	}
 	if cfg.Discard {
-		jb.plan = segment.NewLedger(r.Size, segment.Split(r.Size, segSize), segment.Policy{})
+		jb.plan = segment.NewLedger(r.Size, segment.Split(r.Size, segSize), policy(cfg))
 		return jb, nil
 	}
 	f, err := openPart(jb.part)
@@ -242,7 +249,7 @@ func (jb *job) start(r *segment.Remote, rs []segment.Range, canResume bool) erro
 		jb.closeJournal()
 		return err
 	}
-	jb.plan = segment.NewLedger(r.Size, rs, segment.Policy{})
+	jb.plan = segment.NewLedger(r.Size, rs, jb.policy)
 	jb.cursor = merge.NewCursor(jb.f)
 	jb.cursor.Flush = writeback(jb.f)
 	return nil
@@ -284,7 +291,7 @@ func (jb *job) resume(r *segment.Remote, stderr io.Writer, cfg getConfig) (bool,
 	}
 	jb.j, jb.cursor = j, cursor
 	jb.cursor.Flush = writeback(f)
-	jb.plan = segment.NewLedger(st.Size, toSegment(st.Parts), segment.Policy{})
+	jb.plan = segment.NewLedger(st.Size, toSegment(st.Parts), policy(cfg))
 	jb.resumed = st.BytesDone()
 	note(cfg, stderr, "resuming %s: %s of %s already on disk", jb.out, formatBytes(jb.resumed), formatBytes(st.Size))
 	return true, nil
@@ -492,4 +499,10 @@ func sizePart(f *os.File, path string, size int64) error {
 		}
 	}
 	return nil
+}
+
+// policy is the scheduler's policy for cfg: a --segment-size the user chose
+// bounds every request.
+func policy(cfg getConfig) segment.Policy {
+	return segment.Policy{NoJoin: cfg.SegmentSize > 0}
 }

@@ -154,7 +154,8 @@ func TestFaultStallTimeout(t *testing.T) {
 	o := bench.NewOrigin(bench.Content{Size: 2 << 20, Seed: 8})
 	base := serveHandler(t, stallFirst(o, 1))
 	out := filepath.Join(t.TempDir(), "out")
-	exit, _, stderr := rget(t, base+"/file", "-o", out, "-q", "-c", "2", "--stall-timeout", "200ms", "--debug")
+	// One connection: no other can take the stalled range over first.
+	exit, _, stderr := rget(t, base+"/file", "-o", out, "-q", "-c", "1", "--stall-timeout", "200ms", "--debug")
 	if exit != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", exit, stderr)
 	}
@@ -751,5 +752,45 @@ func TestFaultDebug(t *testing.T) {
 				t.Errorf("debug lines %v, want %v; stderr:\n%s", got, tc.want, stderr)
 			}
 		})
+	}
+}
+
+// TestFaultOverlongBody runs the binary against a server that sends junk
+// after some bodies: the download succeeds, and nothing but rget's own
+// lines reach stderr (net/http logs the junk it finds on an idle
+// connection through the log package); --debug shows it.
+func TestFaultOverlongBody(t *testing.T) {
+	t.Parallel()
+	bin := buildRget(t)
+	c := bench.Content{Size: 3 << 20, Seed: 45}
+	srv, err := bench.StartOverlong(c, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	for _, debug := range []bool{false, true} {
+		out := filepath.Join(t.TempDir(), "out")
+		args := []string{"get", srv.URL, "-o", out, "-c", "4", "--segment-size", "256KiB", "-q"}
+		if debug {
+			args = append(args, "--debug")
+		}
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, args...)
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("rget %v: %v; stderr:\n%s", args, err, stderr.String())
+		}
+		if got := sha256File(t, out); got != hexSum(c) {
+			t.Fatalf("sha256 %s, want %s", got, hexSum(c))
+		}
+		for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+			if line != "" && !strings.HasPrefix(line, "rget: debug") && !strings.HasPrefix(line, hexSum(c)+"  ") {
+				t.Errorf("--debug=%v: stderr line %q is not rget's", debug, line)
+			}
+		}
+		if debug != strings.Contains(stderr.String(), "Unsolicited response") {
+			t.Errorf("--debug=%v: the transport's report is shown: %v, want %v; stderr:\n%s",
+				debug, !debug, debug, stderr.String())
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 	"strings"
@@ -85,6 +86,10 @@ func main() {
 		case <-done:
 		}
 	}()
+	// The standard library reports some transport events through the log
+	// package (net/http: a response on an idle connection, with the bytes
+	// it found): none of that reaches the terminal unless --debug asks.
+	log.SetOutput(io.Discard)
 	err := run(ctx, os.Args, os.Stdout, os.Stderr)
 	close(done)
 	<-restored

@@ -18,6 +18,10 @@ type Policy struct {
 	// range holds at least, so the request it costs stays a small part of
 	// its time. If zero, 8.
 	RTTs float64
+	// NoJoin keeps every request within one planned range: pending
+	// ranges are never joined for a fast, distant connection (the user
+	// chose the range size).
+	NoJoin bool
 }
 
 func (p Policy) withDefaults() Policy {
@@ -71,7 +75,11 @@ func (p Policy) Decide(v *View) Action {
 		return Action{Kind: ActDone}
 	}
 	if v.Pending != nil {
-		return Action{Kind: ActTake, Len: p.taper(v)}
+		n := p.taper(v)
+		if p.NoJoin {
+			n = min(n, v.Pending.End-v.Pending.Claimed)
+		}
+		return Action{Kind: ActTake, Len: n}
 	}
 	if a, ok := p.steal(v); ok {
 		return a

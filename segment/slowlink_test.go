@@ -1,0 +1,95 @@
+package segment_test
+
+// Real sockets on slow links and misbehaving servers: what the simulator
+// proves under virtual time, checked once over TCP.
+
+import (
+	"testing"
+	"time"
+
+	"rget/bench"
+	"rget/segment"
+)
+
+// TestSlowLinkFinishes: 8 MiB at 400 KB/s per connection over 8
+// connections finishes near the ideal 2.6 s, and the origin sends the
+// file about once (the old scheduler asked the same ranges again and
+// again and never finished).
+func TestSlowLinkFinishes(t *testing.T) {
+	t.Parallel()
+	const (
+		size = 8 << 20
+		rate = 400e3
+		conn = 8
+	)
+	o, url := serve(t, size, bench.WithRatePerConn(rate))
+	start := time.Now()
+	res, err := fetch(t, url, conn, 0, segment.Options{})
+	el := time.Since(start)
+	if err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	if res.sum != o.Content().SHA256() {
+		t.Fatalf("sha256 %x, want %x", res.sum, o.Content().SHA256())
+	}
+	ideal := time.Duration(float64(size) / (conn * rate) * float64(time.Second))
+	// The wall clock is only an upper bound here: the pacing, not the
+	// CPU, sets the pace, and a loaded machine only slows the client.
+	if el > ideal*115/100 {
+		t.Errorf("took %v, ideal %v: %.2f x", el, ideal, el.Seconds()/ideal.Seconds())
+	}
+	if served := o.BytesServed(); float64(served) > 1.05*size {
+		t.Errorf("origin sent %d bytes for %d: %.3f x", served, size, float64(served)/size)
+	}
+	if got := res.plan.Done(); got != size {
+		t.Errorf("Done() = %d, want %d: a byte counted twice or not at all", got, size)
+	}
+	t.Logf("%v (ideal %v), sent %.4f x, %d requests, %d splits", el, ideal,
+		float64(o.BytesServed())/size, o.Requests(), res.plan.Splits())
+}
+
+// TestStalledFirstResponse: one connection's first response stalls right
+// after its headers while the others trickle at 1 MiB/s. Its range is
+// taken from it long before the stall timeout, the file is right, it is
+// fetched about once, and the progress never passes 100%.
+func TestStalledFirstResponse(t *testing.T) {
+	t.Parallel()
+	const size = 4 << 20
+	o := bench.NewOrigin(bench.Content{Size: size, Seed: 33})
+	srv, err := bench.Start(stallHandler(o, 1, false, true), bench.WithRatePerConn(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	d, err := fetchKeep(deadline(t), t, srv.URL+"/file", 8, 0, segment.Options{StallTimeout: time.Minute})
+	if err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	checkWritten(t, d, o.Content())
+	if got := d.plan.Done(); got != size {
+		t.Errorf("Done() = %d, want %d", got, size)
+	}
+	// The stalled response sent nothing; hedges may ask a little twice.
+	if served := o.BytesServed(); float64(served) > 1.05*size {
+		t.Errorf("origin sent %d bytes for %d: %.3f x", served, size, float64(served)/size)
+	}
+}
+
+// TestOverlongBody: a server that sends more body bytes than its
+// Content-Length on some responses: the connection with the junk is
+// dropped, its range retried on a fresh one, and the file is right.
+func TestOverlongBody(t *testing.T) {
+	t.Parallel()
+	const size = 3 << 20
+	c := bench.Content{Size: size, Seed: 44}
+	srv, err := bench.StartOverlong(c, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	d, err := fetchKeep(deadline(t), t, srv.URL, 4, 256<<10, segment.Options{})
+	if err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	checkWritten(t, d, c)
+}
