@@ -63,11 +63,12 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 		log.SetOutput(stderr)
 	}
 	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{
-		Header: cfg.Header, Retries: cfg.Retries, StallTimeout: cfg.Stall, Trace: trace,
+		Header: cfg.Header, Retries: cfg.Retries, StallTimeout: cfg.Stall, Trace: trace, KeepStream: true,
 	})
 	if err != nil {
 		return nil, err
 	}
+	defer remote.Discard()
 	out := outputName(cfg, remote)
 	if res, err := alreadyComplete(ctx, cfg, out, start); res != nil || err != nil {
 		return res, err

@@ -39,6 +39,11 @@ type Options struct {
 	// long; its range is retried from its last written byte. If zero, 20 s;
 	// negative means never.
 	StallTimeout time.Duration
+	// KeepStream, for Probe: when the server answers the probe with the
+	// whole resource (no ranges), keep that response open for Fetch to
+	// read instead of asking for the resource again. The caller then
+	// calls Remote.Discard when done with the Remote.
+	KeepStream bool
 }
 
 // Progress is what a running Fetch reports, for the caller to read at any

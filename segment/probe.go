@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,34 @@ type Remote struct {
 	LastModified string
 	Filename     string // the Content-Disposition filename, unsanitized; "" if none
 	Encoding     string // Content-Encoding of the probe response, "" for identity
+
+	// kept is the probe's own response when the server answered it with
+	// the whole resource and Options.KeepStream asked to keep it: the
+	// stream reads it instead of asking again.
+	kept *atomic.Pointer[keptResponse]
+}
+
+// keptResponse is a probe response kept open, with its stall watchdog.
+type keptResponse struct {
+	resp *http.Response
+	w    *watchdog
+}
+
+// take returns the kept response, once, or nil.
+func (r *Remote) take() *keptResponse {
+	if r.kept == nil {
+		return nil
+	}
+	return r.kept.Swap(nil)
+}
+
+// Discard closes the response Probe kept for the stream (see
+// Options.KeepStream) if Fetch did not read it. It is safe to call always.
+func (r *Remote) Discard() {
+	if k := r.take(); k != nil {
+		k.resp.Body.Close()
+		k.w.stop()
+	}
 }
 
 // ifRange returns the validator to send in If-Range, or "" when there is
@@ -146,7 +175,12 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 		opts.trace(rawURL, formatRange(0, 1), &status, &got, start, err)
 	}(time.Now())
 	ctx, w := watch(ctx, opts.StallTimeout)
-	defer w.stop()
+	kept := false // the response is handed on to the stream: do not close it
+	defer func() {
+		if !kept {
+			w.stop()
+		}
+	}()
 	req, err := newRequest(ctx, rawURL, opts.Header)
 	if err != nil {
 		return nil, permanentError{err}
@@ -156,7 +190,11 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 	if err != nil {
 		return nil, fmt.Errorf("probe: %w", w.cause(err))
 	}
-	defer resp.Body.Close()
+	defer func() {
+		if !kept {
+			resp.Body.Close()
+		}
+	}()
 	status = resp.StatusCode
 	r = &Remote{
 		URL:          rawURL,
@@ -199,6 +237,13 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 	case http.StatusOK:
 		if r.Encoding == "" {
 			r.Size = resp.ContentLength
+		}
+		if opts.KeepStream {
+			// No ranges: this body is the download. Keep reading it
+			// rather than asking for it again.
+			r.kept = new(atomic.Pointer[keptResponse])
+			r.kept.Store(&keptResponse{resp: resp, w: w})
+			kept = true
 		}
 	default:
 		return nil, statusError(resp)

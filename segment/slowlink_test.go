@@ -4,6 +4,11 @@ package segment_test
 // proves under virtual time, checked once over TCP.
 
 import (
+	"crypto/sha256"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,4 +97,58 @@ func TestOverlongBody(t *testing.T) {
 		t.Fatalf("fetch: %v", err)
 	}
 	checkWritten(t, d, c)
+}
+
+// TestProbeBodyIsTheStream: a server that answers the ranged probe with a
+// 200, chunked, with no length: the probe's response is read to the end
+// as the download, not dropped and asked again.
+func TestProbeBodyIsTheStream(t *testing.T) {
+	t.Parallel()
+	c := bench.Content{Size: 5<<20 + 3, Seed: 46}
+	var requests, served atomic.Int64
+	url := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		buf := make([]byte, 64<<10)
+		for off := int64(0); off < c.Size; off += int64(len(buf)) {
+			n, _ := c.ReadAt(buf, off)
+			if _, err := w.Write(buf[:n]); err != nil {
+				return
+			}
+			served.Add(int64(n))
+			http.NewResponseController(w).Flush() // chunked: no length
+		}
+	})) + "/file"
+	ctx := deadline(t)
+	client := segment.NewClient(segment.ClientOptions{Connections: 1})
+	defer client.CloseIdleConnections()
+	r, err := segment.Probe(ctx, client, url, segment.Options{KeepStream: true})
+	if err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	defer r.Discard()
+	if r.Ranges || r.Size != -1 {
+		t.Fatalf("probe: ranges %v, size %d; want no ranges, unknown size", r.Ranges, r.Size)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	led := segment.NewLedger(r.Size, nil, segment.Policy{})
+	if err := segment.Fetch(ctx, client, r, f, led, segment.Options{Connections: 1}); err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(got) != c.SHA256() {
+		t.Fatal("the file is not the content served")
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("%d requests, want 1: the probe's body was dropped and asked again", n)
+	}
+	if n := served.Load(); n != c.Size {
+		t.Errorf("served %d bytes for %d", n, c.Size)
+	}
 }

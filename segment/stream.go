@@ -38,16 +38,11 @@ func (f *fetcher) streamOnce(ctx context.Context, c *ConnProgress, buf []byte, w
 		got = *written - from
 		f.opts.trace(f.remote.FinalURL, "", &status, &got, start, err)
 	}(time.Now())
-	ctx, w := watch(ctx, f.opts.StallTimeout)
+	resp, w, err := f.streamResponse(ctx)
+	if err != nil {
+		return err
+	}
 	defer w.stop()
-	req, err := newRequest(ctx, f.remote.FinalURL, f.opts.Header)
-	if err != nil {
-		return permanentError{err}
-	}
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("stream: %w", w.cause(err))
-	}
 	defer resp.Body.Close()
 	status = resp.StatusCode
 	if resp.StatusCode != http.StatusOK {
@@ -153,4 +148,24 @@ func decoder(enc string, r io.Reader) (io.Reader, func(), error) {
 	default:
 		return nil, nil, permanentError{fmt.Errorf("unsupported Content-Encoding %q", enc)}
 	}
+}
+
+// streamResponse returns the response the probe kept, the first time, or
+// GETs the resource, with the stall watchdog that guards its body.
+func (f *fetcher) streamResponse(ctx context.Context) (*http.Response, *watchdog, error) {
+	if k := f.remote.take(); k != nil {
+		return k.resp, k.w, nil
+	}
+	ctx, w := watch(ctx, f.opts.StallTimeout)
+	req, err := newRequest(ctx, f.remote.FinalURL, f.opts.Header)
+	if err != nil {
+		w.stop()
+		return nil, nil, permanentError{err}
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		w.stop()
+		return nil, nil, fmt.Errorf("stream: %w", w.cause(err))
+	}
+	return resp, w, nil
 }

@@ -1,0 +1,214 @@
+package segment
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+)
+
+// acquire asks led for work for conn at now and fails unless a lease comes.
+func acquire(t *testing.T, led *Ledger, conn int, now time.Time) Grant {
+	t.Helper()
+	g := led.Acquire(context.Background(), conn, now)
+	if g.Lease == nil {
+		t.Fatalf("conn %d at %v: no lease (wake %v)", conn, now, g.Wake)
+	}
+	return g
+}
+
+// TestLeaseWritesOnlyItsBytes: a lease writes up to its piece's end and no
+// further, whatever its response brings, and a split cuts it short.
+func TestLeaseWritesOnlyItsBytes(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1e9, 0)
+	led := NewLedger(100, Split(100, 100), Policy{MinPiece: 1})
+	led.setWorkers(1)
+	g := acquire(t, led, 0, now)
+	dst := &simDst{}
+	n, more, err := g.Lease.Write(dst, make([]byte, 60))
+	if n != 60 || !more || err != nil {
+		t.Fatalf("Write(60) = %d, %v, %v; want 60, true, nil", n, more, err)
+	}
+	n, more, err = g.Lease.Write(dst, make([]byte, 60))
+	if n != 40 || more || err != nil {
+		t.Fatalf("Write(60) at 60 = %d, %v, %v; want 40, false, nil", n, more, err)
+	}
+	if got := led.Done(); got != 100 {
+		t.Fatalf("Done() = %d, want 100", got)
+	}
+	if err := checkSim(led, dst, 100); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTakeoverCancelsHolder: taking the whole rest of a stalled holder's
+// range cancels the holder's request at once; its late bytes are not
+// written, and the bytes count once.
+func TestTakeoverCancelsHolder(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1e9, 0)
+	const size = 20 << 10 // too short to share: conn 0 takes it all
+	led := NewLedger(size, Split(size, size), Policy{})
+	led.setWorkers(2)
+	holder := acquire(t, led, 0, now)
+	holder.Lease.Headers(now, now.Add(time.Millisecond))
+	// Nothing else to do: conn 1 waits while nothing is measured.
+	if g := led.Acquire(context.Background(), 1, now.Add(2*time.Millisecond)); g.Lease != nil || g.Wake.IsZero() {
+		t.Fatalf("conn 1 got %+v, want a wait", g)
+	}
+	// Past the stall grace with no byte: conn 1 takes it all.
+	later := now.Add(stallGrace(0) + 10*time.Millisecond)
+	thief := acquire(t, led, 1, later)
+	if thief.Lease.From() != 0 || thief.Lease.End() != size {
+		t.Fatalf("thief leased [%d,%d), want the whole range", thief.Lease.From(), thief.Lease.End())
+	}
+	if !errors.Is(context.Cause(holder.Ctx), ErrLost) {
+		t.Fatalf("holder's context: %v, want cancelled with ErrLost", context.Cause(holder.Ctx))
+	}
+	dst := &simDst{}
+	if n, more, _ := holder.Lease.Write(dst, make([]byte, 100)); n != 0 || more {
+		t.Fatalf("lost holder wrote %d bytes (more %v)", n, more)
+	}
+	holder.Lease.Release(context.Canceled, later, nil)
+	if _, more, err := thief.Lease.Write(dst, make([]byte, size)); more || err != nil {
+		t.Fatalf("thief: more %v, err %v", more, err)
+	}
+	thief.Lease.Release(nil, later, nil)
+	if err := checkSim(led, dst, size); err != nil {
+		t.Fatal(err)
+	}
+	if g := led.Acquire(context.Background(), 0, later); g.Lease != nil || !g.Wake.IsZero() {
+		t.Fatalf("after the end: %+v, want done", g)
+	}
+}
+
+// TestHedgeRace: a hedge and its holder race; bytes one of them wrote are
+// skipped by the other, the first to finish wins and the other is
+// cancelled, and every byte counts once.
+func TestHedgeRace(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1e9, 0)
+	led := NewLedger(1000, Split(1000, 1000), Policy{})
+	led.setWorkers(2)
+	a := acquire(t, led, 0, now)
+	dst := &simDst{}
+	a.Lease.Write(dst, make([]byte, 300))
+	led.mu.Lock()
+	b := led.hedgeLocked(led.head, 1)
+	_, cancel := context.WithCancelCause(context.Background())
+	b.cancel = cancel
+	led.mu.Unlock()
+	if b.From() != 300 {
+		t.Fatalf("hedge starts at %d, want 300 (the holder's last written byte)", b.From())
+	}
+	// The hedge runs ahead: 300..900.
+	if n, more, _ := b.Write(dst, make([]byte, 600)); n != 600 || !more {
+		t.Fatalf("hedge Write = %d, %v", n, more)
+	}
+	// The holder's next 400 bytes (300..700) were written by the hedge.
+	if n, more, _ := a.Lease.Write(dst, make([]byte, 400)); n != 400 || !more {
+		t.Fatalf("holder Write = %d, %v", n, more)
+	}
+	if got := led.Done(); got != 900 {
+		t.Fatalf("Done() = %d, want 900: bytes counted twice?", got)
+	}
+	// The hedge finishes first: the holder is cancelled.
+	if _, more, _ := b.Write(dst, make([]byte, 100)); more {
+		t.Fatal("hedge: more after the end")
+	}
+	if !errors.Is(context.Cause(a.Ctx), ErrLost) {
+		t.Fatalf("holder's context: %v, want ErrLost", context.Cause(a.Ctx))
+	}
+	if err := checkSim(led, dst, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := led.Hedges(); n != 1 {
+		t.Fatalf("Hedges() = %d, want 1", n)
+	}
+}
+
+// TestFailureHoldsRangeBack: a failed request gives its range back from
+// the last written byte, not before the backoff; failures in a row count,
+// and a request that moved enough resets the count.
+func TestFailureHoldsRangeBack(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1e9, 0)
+	led := NewLedger(1<<20, Split(1<<20, 1<<20), Policy{})
+	led.setWorkers(1)
+	dst := &simDst{}
+	g := acquire(t, led, 0, now)
+	g.Lease.Write(dst, make([]byte, 1000))
+	delay := func(n int) time.Duration { return time.Duration(n) * time.Second }
+	if n := g.Lease.Release(io.ErrUnexpectedEOF, now, delay); n != 1 {
+		t.Fatalf("failures = %d, want 1", n)
+	}
+	if g := led.Acquire(context.Background(), 0, now); g.Lease != nil || g.Wake.After(now.Add(time.Second)) {
+		t.Fatalf("during the backoff: %+v, want a wait until %v at the latest", g, now.Add(time.Second))
+	}
+	g = acquire(t, led, 0, now.Add(time.Second))
+	if g.Lease.From() != 1000 {
+		t.Fatalf("retry starts at %d, want 1000", g.Lease.From())
+	}
+	if n := g.Lease.Release(io.ErrUnexpectedEOF, now.Add(time.Second), delay); n != 2 {
+		t.Fatalf("failures = %d, want 2 (in a row)", n)
+	}
+	g = acquire(t, led, 0, now.Add(3*time.Second))
+	g.Lease.Arrived(workingProgress)
+	g.Lease.Write(dst, make([]byte, workingProgress))
+	if n := g.Lease.Release(io.ErrUnexpectedEOF, now.Add(3*time.Second), delay); n != 1 {
+		t.Fatalf("failures = %d after a working request, want 1", n)
+	}
+}
+
+// TestPolicyDecide: the policy's choices for views at the edges.
+func TestPolicyDecide(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1e9, 0)
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name string
+		v    View
+		want ActionKind
+		len  int64 // for ActTake, 0: not checked
+		at   int64 // for ActSplit
+	}{
+		{"done", View{Complete: true}, ActDone, 0, 0},
+		{"first range, nothing known", View{Workers: 8, Rate: -1,
+			Pending: &PendingView{0, 4 << 20, 0}, PendingBytes: 64 << 20}, ActTake, 4 << 20, 0},
+		{"more connections than ranges", View{Workers: 64, Rate: -1,
+			Pending: &PendingView{0, 1 << 20, 0}, PendingBytes: 1 << 20}, ActTake, 16 << 10, 0},
+		{"taper near the end", View{Workers: 8, Rate: 25e6, TotalRate: 200e6, Latency: ms,
+			Pending: &PendingView{0, 4 << 20, 0}, PendingBytes: 16 << 20, InFlight: 30 << 20}, ActTake, 1 << 20, 0},
+		{"end game: an equal share", View{Workers: 4, Rate: 1e9, TotalRate: 4e9, Latency: 10 * ms,
+			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 400 << 20}, ActTake, 100 << 20, 0},
+		{"split the slow holder", View{Workers: 2, Rate: 1e6, TotalRate: 2e6, Latency: ms, Now: now,
+			Active: []ActiveView{{Start: 0, End: 10 << 20, Claimed: 0, Pos: 0, Leases: 1, Rate: 1e6, Age: time.Second}}},
+			ActSplit, 0, 5<<20 + 500},
+		{"a crumb is not split", View{Workers: 2, Rate: 1e6, TotalRate: 2e6, Latency: ms, Now: now, HedgeBudget: 0,
+			Active: []ActiveView{{Start: 0, End: 10, Claimed: 0, Pos: 0, Leases: 1, Rate: 1e6, Age: time.Second}}},
+			ActWait, 0, 0},
+		{"hedge a stalled crumb", View{Workers: 2, Rate: 1e6, TotalRate: 1e6, Latency: ms, Now: now, HedgeBudget: 64 << 10,
+			Active: []ActiveView{{Start: 0, End: 8 << 10, Claimed: 0, Pos: 0, Leases: 1, Rate: 100, Age: time.Second}}},
+			ActHedge, 0, 0},
+		{"wait for a rate", View{Workers: 2, Rate: -1, Latency: ms, Now: now,
+			Active: []ActiveView{{Start: 0, End: 10 << 20, Leases: 1, Rate: -1, Age: ms}}}, ActWait, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := Policy{}.Decide(&tc.v)
+			if a.Kind != tc.want {
+				t.Fatalf("Decide(%+v) = %+v, want kind %d", tc.v, a, tc.want)
+			}
+			if tc.want == ActTake && tc.len != 0 && a.Len != tc.len {
+				t.Fatalf("Decide: take %d bytes, want %d", a.Len, tc.len)
+			}
+			if tc.want == ActSplit && (a.At < tc.at-tc.at/100 || a.At > tc.at+tc.at/100) {
+				t.Fatalf("Decide: split at %d, want about %d", a.At, tc.at)
+			}
+			if tc.want == ActWait && !a.Wake.After(tc.v.Now) {
+				t.Fatalf("Decide: wait until %v, not after now %v", a.Wake, tc.v.Now)
+			}
+		})
+	}
+}
