@@ -140,10 +140,10 @@ type PendingView struct {
 // [Pos, End) left to arrive (the holder may hold bytes not yet written).
 type ActiveView struct {
 	Start, End, Claimed, Pos int64
-	Leases              int     // 1, or 2 while a hedge races the holder
-	Takeovers           int     // times the range was taken from a stalled holder
-	Rate                float64 // the fastest holder's expected rate; -1 unknown
-	Age                 time.Duration
+	Leases                   int     // 1, or 2 while a hedge races the holder
+	Takeovers                int     // times the range was taken from a stalled holder
+	Rate                     float64 // the fastest holder's expected rate; -1 unknown
+	Age                      time.Duration
 }
 
 // viewLocked builds the policy's view for connection conn at now, and

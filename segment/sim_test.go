@@ -14,8 +14,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -31,8 +31,8 @@ type simLink struct {
 	stallFirst  bool    // connection 0's first response stalls after its headers
 	changeAt    float64 // at this fraction of the ideal time every cap is multiplied by changeBy
 	changeBy    float64
-	dropEvery   int   // every Nth response is cut in the middle (0: never)
-	initialSegs int64 // planned range size; 0: SegmentSize
+	dropEvery   int     // every Nth response is cut in the middle (0: never)
+	initialSegs int64   // planned range size; 0: SegmentSize
 	changeT     float64 // changeTime, once computed
 }
 
@@ -498,17 +498,17 @@ func TestSimulatorTable(t *testing.T) {
 	t.Parallel()
 	ms := time.Millisecond
 	cases := []simLink{
-		{size: 64 << 20, conns: 8, rate: 400 << 10, lat: ms},        // the slow link of issue 10
-		{size: 64 << 20, conns: 16, rate: 400 << 10, lat: ms},       // with more connections
-		{size: 64 << 20, conns: 8, rate: 700e3, lat: 30 * ms},       // 700 KB/s, 30 ms away
-		{size: 1 << 30, conns: 16, rate: 25e6, lat: ms / 2},         // the paced benchmark
-		{size: 8 << 20, conns: 8, rate: 50e3, lat: 30 * ms},         // 50 KB/s
-		{size: 1, conns: 8, rate: 50e3, lat: ms},                    // one byte
-		{size: 1, conns: 1, rate: 2e9, lat: ms / 10},                // one byte, one connection
-		{size: 3 << 30, conns: 1, rate: 2e9, lat: ms / 10},          // one fast connection
-		{size: 4 << 30, conns: 256, rate: 25e6, lat: ms},            // 256 connections
-		{size: 4 << 30, conns: 8, rate: 2e9, lat: 5 * ms},           // 2 GB/s, 5 ms away
-		{size: 1 << 40, conns: 64, rate: 2e9, lat: ms},              // a TiB
+		{size: 64 << 20, conns: 8, rate: 400 << 10, lat: ms},  // the slow link of issue 10
+		{size: 64 << 20, conns: 16, rate: 400 << 10, lat: ms}, // with more connections
+		{size: 64 << 20, conns: 8, rate: 700e3, lat: 30 * ms}, // 700 KB/s, 30 ms away
+		{size: 1 << 30, conns: 16, rate: 25e6, lat: ms / 2},   // the paced benchmark
+		{size: 8 << 20, conns: 8, rate: 50e3, lat: 30 * ms},   // 50 KB/s
+		{size: 1, conns: 8, rate: 50e3, lat: ms},              // one byte
+		{size: 1, conns: 1, rate: 2e9, lat: ms / 10},          // one byte, one connection
+		{size: 3 << 30, conns: 1, rate: 2e9, lat: ms / 10},    // one fast connection
+		{size: 4 << 30, conns: 256, rate: 25e6, lat: ms},      // 256 connections
+		{size: 4 << 30, conns: 8, rate: 2e9, lat: 5 * ms},     // 2 GB/s, 5 ms away
+		{size: 1 << 40, conns: 64, rate: 2e9, lat: ms},        // a TiB
 		{size: 1 << 30, conns: 16, rate: 25e6, lat: ms, slowConn: true},
 		{size: 4 << 20, conns: 8, rate: 1 << 20, lat: ms, stallFirst: true}, // issue 10's stalled first response
 		{size: 256 << 20, conns: 16, rate: 2e6, lat: 5 * ms, stallFirst: true},
@@ -542,7 +542,9 @@ func TestSimulatorTable(t *testing.T) {
 // now and then a slow connection, a stall, a changed cap or dropped
 // responses.
 func randomLink(rng *rand.Rand) simLink {
-	logU := func(lo, hi float64) float64 { return math.Exp(math.Log(lo) + rng.Float64()*(math.Log(hi)-math.Log(lo))) }
+	logU := func(lo, hi float64) float64 {
+		return math.Exp(math.Log(lo) + rng.Float64()*(math.Log(hi)-math.Log(lo)))
+	}
 	k := simLink{
 		size:  int64(logU(1, 1<<40)),
 		conns: int(logU(1, 257)),
