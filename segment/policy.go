@@ -235,9 +235,18 @@ func (p Policy) steal(v *View) (Action, bool) {
 
 // wake is when an idle connection with nothing to do looks again (it also
 // looks at every change in the ledger): soon enough for rates to be
-// re-estimated, seldom enough to cost nothing.
+// re-estimated, seldom enough to cost nothing: half an observation period,
+// or 1/64 of the longest time a range still needs (a long tail is looked
+// at less often), within 100 ms.
 func (p Policy) wake(v *View) time.Time {
-	d := min(max(2*v.Latency, observeFor(v.Latency)/2), 100*time.Millisecond)
+	var longest float64
+	for _, a := range v.Active {
+		if a.Rate > 0 {
+			longest = max(longest, float64(a.End-a.Pos)/a.Rate)
+		}
+	}
+	d := max(2*v.Latency, observeFor(v.Latency)/2, time.Duration(longest/64*1e9))
+	d = min(d, 100*time.Millisecond)
 	if !v.RetryAt.IsZero() && v.RetryAt.Sub(v.Now) < d {
 		return v.RetryAt
 	}

@@ -436,7 +436,11 @@ func checkBounds(k simLink, r simResult) error {
 	// smaller than the connections can share costs up to one such range
 	// at one connection's rate (the slowest: before anything is
 	// measured, nothing tells which one that is).
-	slack := 2*lat + float64(min(k.size, 2*16<<10))/(k.baseRate(0)*min(1, max(k.changeBy, 0)+float64(b2i(k.changeBy == 0))))
+	slowest := k.baseRate(0)
+	if k.changeBy != 0 {
+		slowest *= min(1, k.changeBy)
+	}
+	slack := 2*lat + float64(min(k.size, 2*16<<10))/slowest
 	if k.dropEvery > 0 {
 		// A dropped response is asked again, a latency later, and the
 		// new request may be dropped in turn: the critical path holds
@@ -451,25 +455,9 @@ func checkBounds(k simLink, r simResult) error {
 	}
 	if k.slowConn {
 		// Which connection is slow shows only once its rate is measured
-		// (observeFor), and its range then moves to another.
-		slack += observeFor(k.lat).Seconds() + 2*lat
-	}
-	if k.dropEvery > 0 {
-		// A dropped response is asked again, a latency later, and the
-		// new request may be dropped in turn: the critical path holds
-		// about log_N(requests at once) such rounds.
-		depth := math.Ceil(math.Log(float64(max(k.conns, 2)))/math.Log(float64(k.dropEvery))) + 1
-		slack += 2 * lat * depth
-	}
-	if k.changeBy != 0 {
-		// A changed cap shows in the estimates within a few observation
-		// periods; ranges handed out meanwhile are sized on the old one.
-		slack += 2 * observeFor(k.lat).Seconds()
-	}
-	if k.slowConn {
-		// Which connection is slow shows only once its rate is measured
-		// (observeFor), and its range then moves to another.
-		slack += observeFor(k.lat).Seconds() + 2*lat
+		// (observeFor) and an idle connection next looks (wake, half of
+		// that), and its range then moves to another.
+		slack += 1.5*observeFor(k.lat).Seconds() + 2*lat
 	}
 	if k.stallFirst {
 		// A response that delivers nothing is taken for stalled only
@@ -612,11 +600,4 @@ func TestSimulatorRandom(t *testing.T) {
 	}
 	t.Logf("%d cases from seed %d: worst time %.4f x ideal (%v), worst bytes %.4f x size (%v); time of fault-free downloads over 100 latencies with 32 KiB or more a connection, bytes of files over 1 MiB",
 		cases, seed, worstT, worstTLink, worstB, worstBLink)
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
