@@ -129,6 +129,13 @@ func debugTrace(cfg getConfig, w io.Writer) func(segment.Trace) {
 		if t.Err != nil {
 			fmt.Fprintf(w, ": %s", oneLine(t.Err))
 		}
+		if t.Conn >= 0 {
+			fmt.Fprintf(w, " [#%d", t.Conn+1)
+			if t.Fresh {
+				fmt.Fprint(w, ", new connection")
+			}
+			fmt.Fprint(w, "]")
+		}
 		fmt.Fprintln(w)
 	}
 }

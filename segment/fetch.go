@@ -77,12 +77,15 @@ type Trace struct {
 	Start    time.Time
 	Duration time.Duration
 	Err      error // nil on success
+	Conn     int   // the worker (connection slot) that sent it; -1 for the probe
+	Fresh    bool  // it went out on a new TCP connection, not a kept-alive one
 }
 
 // trace reports one request to opts.Trace, if set.
-func (o *Options) trace(url, rng string, status *int, bytes *int64, start time.Time, err error) {
+func (o *Options) trace(t Trace) {
 	if o.Trace != nil {
-		o.Trace(Trace{URL: url, Range: rng, Status: *status, Bytes: *bytes, Start: start, Duration: time.Since(start), Err: err})
+		t.Duration = time.Since(t.Start)
+		o.Trace(t)
 	}
 }
 
@@ -229,8 +232,10 @@ func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, bu
 	}
 	var status int
 	var got int64
+	var fresh bool
 	defer func(start time.Time) {
-		f.opts.trace(f.remote.FinalURL, formatRange(from, end), &status, &got, start, err)
+		f.opts.trace(Trace{URL: f.remote.FinalURL, Range: formatRange(from, end), Status: status, Bytes: got,
+			Start: start, Err: err, Conn: ls.conn, Fresh: fresh})
 	}(time.Now())
 	c.Start.Store(from)
 	c.End.Store(end)
@@ -238,7 +243,7 @@ func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, bu
 	ctx, w := watch(ctx, f.opts.StallTimeout)
 	defer w.stop()
 	sent := time.Now()
-	resp, conn, err := f.get(ctx, from, end)
+	resp, conn, err := f.get(ctx, from, end, &fresh)
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
@@ -279,11 +284,12 @@ func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, bu
 
 // get requests [from, end) with If-Range and checks that the answer is
 // exactly that range of the pinned version of the resource.
-// It also returns the connection the answer came on.
-func (f *fetcher) get(ctx context.Context, from, end int64) (*http.Response, net.Conn, error) {
+// It also returns the connection the answer came on, and sets *fresh when
+// that connection is new.
+func (f *fetcher) get(ctx context.Context, from, end int64, fresh *bool) (*http.Response, net.Conn, error) {
 	var conn net.Conn
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn },
+		GotConn: func(ci httptrace.GotConnInfo) { conn, *fresh = ci.Conn, !ci.Reused },
 	})
 	req, err := newRequest(ctx, f.remote.FinalURL, f.opts.Header)
 	if err != nil {

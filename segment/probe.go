@@ -172,7 +172,7 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 	var status int
 	var got int64
 	defer func(start time.Time) {
-		opts.trace(rawURL, formatRange(0, 1), &status, &got, start, err)
+		opts.trace(Trace{URL: rawURL, Range: formatRange(0, 1), Status: status, Bytes: got, Start: start, Err: err, Conn: -1, Fresh: true})
 	}(time.Now())
 	ctx, w := watch(ctx, opts.StallTimeout)
 	kept := false // the response is handed on to the stream: do not close it

@@ -36,7 +36,7 @@ func (f *fetcher) streamOnce(ctx context.Context, c *ConnProgress, buf []byte, w
 	from := *written
 	defer func(start time.Time) {
 		got = *written - from
-		f.opts.trace(f.remote.FinalURL, "", &status, &got, start, err)
+		f.opts.trace(Trace{URL: f.remote.FinalURL, Status: status, Bytes: got, Start: start, Err: err})
 	}(time.Now())
 	resp, w, err := f.streamResponse(ctx)
 	if err != nil {
