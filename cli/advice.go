@@ -1,4 +1,4 @@
-package main
+package cli
 
 // This file adds to a failed download's one-line message what the user can
 // do about it, when the kind of failure makes that clear.

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package cli
 
 // End-to-end faults (issue 5): rget against servers, networks and disks
 // that misbehave ends with the right file or a clear one-line error and the

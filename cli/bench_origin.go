@@ -1,4 +1,4 @@
-package main
+package cli
 
 // This file sets up what `rget bench` downloads: a probed URL, or the
 // synthetic file served by a child `rget serve` process (or, in tests, from

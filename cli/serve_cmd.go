@@ -1,4 +1,4 @@
-package main
+package cli
 
 // This file holds `rget serve`: a Range-capable HTTP server for a real
 // directory or for the synthetic file of `rget bench`, with an optional cap

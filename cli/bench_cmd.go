@@ -1,4 +1,4 @@
-package main
+package cli
 
 // This file holds `rget bench`: a throughput sweep over connection counts,
 // against the embedded origin or a real URL, through the very download path

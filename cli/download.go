@@ -1,4 +1,4 @@
-package main
+package cli
 
 // This file drives one download through the packages: probe (segment),
 // resume or start (journal), fetch with the hash cursor and checkpoints

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // This file holds the progress display of `rget bench`.
 
