@@ -1,24 +1,11 @@
-// Package bench is rget's embedded benchmark origin: an HTTP server of
-// synthetic content with controllable speed and faults, for benchmarks and
-// for the tests of the other packages; and the benchmark runner that
-// measures downloaders against it.
+// Package bench is rget's benchmark: it runs downloaders (rget itself
+// through download.Run, and peers such as aria2c, curl, axel, wget2) over
+// connection counts against an origin (package origin) or a real URL, and
+// reports what they reach.
 //
 // The pieces:
 //
-//  1. Content: deterministic bytes of any size (up to and past 1 TiB), each
-//     range computed on demand from (Size, Seed), with no period, so that a
-//     range written at the wrong offset always changes the SHA-256.
-//  2. Origin: an http.Handler that serves one Content through
-//     http.ServeContent (206, 416, If-Range and multi-range as net/http does
-//     them), with ETag and Last-Modified, and counts what it serves
-//     (Requests, BytesServed, MaxConcurrent, Ranges). Options add latency,
-//     holds, and faults: failed first requests, cut bodies, ignored Range, a
-//     lying Content-Range, a resource that changes under the client.
-//  3. Server: a real HTTP/1.1 server on 127.0.0.1 (or WithAddr's address)
-//     that paces every TCP connection with its own token bucket
-//     (WithRatePerConn), optionally one much slower connection
-//     (WithSlowConn), and whose Close waits for every goroutine it started.
-//  4. Sweep: runs downloaders (Tool: a DownloadFunc called in this process,
+//  1. Sweep: runs downloaders (Tool: a DownloadFunc called in this process,
 //     which is how rget measures itself, or an external Command such as
 //     aria2c, curl, axel, wget2; see Peer) over connection counts and
 //     rounds, interleaved A B C A B C; times each run, measures its CPU and
@@ -28,21 +15,6 @@
 //     the uncapped rate, as JSON, a text table with a bar chart
 //     (WriteText), or an SVG chart (WriteSVG).
 //
-// Typical use in a test:
-//
-//	o := bench.NewOrigin(bench.Content{Size: 64 << 20, Seed: 1}, bench.WithRatePerConn(8<<20))
-//	srv, err := bench.Start(o)
-//	if err != nil {
-//		t.Fatal(err)
-//	}
-//	defer srv.Close()
-//	url := srv.URL + "/file"
-//
-// Not guaranteed: pacing is measured at the server's writes into the socket,
-// so the first burst (about 10 ms of data) and the kernel's socket buffers
-// make very short transfers look faster than the cap. Server.Close waits for
-// running handlers, which must therefore return once their request's context
-// is done.
-//
-// bench imports no other package of rget.
+// bench imports download (to measure rget) and nothing else of rget; the
+// origins it measures against come from package origin.
 package bench

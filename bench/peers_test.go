@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/hex"
+	"rget/origin"
 	"slices"
 	"strings"
 	"testing"
@@ -90,8 +91,8 @@ func TestPeersAgainstOrigin(t *testing.T) {
 	if len(tools) == 0 {
 		t.Skip("none of", PeerNames, "installed")
 	}
-	c := Content{Size: 3<<20 + 7, Seed: 9}
-	srv, err := Start(NewOrigin(c))
+	c := origin.Content{Size: 3<<20 + 7, Seed: 9}
+	srv, err := origin.Start(origin.New(c))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"rget/download"
 )
 
 // plotColors are the curves' colors, in tool order.
@@ -119,7 +121,7 @@ func (r *Report) title() string {
 func (r *Report) subtitle() string {
 	parts := []string{r.Date.Format("2006-01-02 15:04 UTC")}
 	if r.Target.Size > 0 {
-		parts = append(parts, FormatSize(r.Target.Size))
+		parts = append(parts, download.FormatSize(r.Target.Size))
 	}
 	if r.RatePerConn > 0 {
 		parts = append(parts, fmt.Sprintf("cap %.1f MB/s per connection", float64(r.RatePerConn)/1e6))

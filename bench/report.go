@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"rget/download"
 )
 
 // Report is the result of a sweep; it encodes to JSON as is.
@@ -195,7 +197,7 @@ func (r *Report) writeHeader(b *strings.Builder) {
 	}
 	size := "size unknown"
 	if r.Target.Size > 0 {
-		size = FormatSize(r.Target.Size)
+		size = download.FormatSize(r.Target.Size)
 	}
 	fmt.Fprintf(b, "target: %s, %s; %d run(s) per point", r.Target.URL, size, r.Runs)
 	if r.Settle > 0 {
@@ -363,18 +365,4 @@ func barCells(v, ideal float64, width int) string {
 		}
 	}
 	return b.String()
-}
-
-// FormatSize formats n bytes in binary units: "512 B", "1.0 GiB".
-func FormatSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"rget/origin"
 	"runtime"
 	"slices"
 	"strings"
@@ -18,15 +19,15 @@ import (
 )
 
 // testTarget is a small content and its digest.
-func testTarget(t *testing.T) (Content, Target) {
+func testTarget(t *testing.T) (origin.Content, Target) {
 	t.Helper()
-	c := Content{Size: 256<<10 + 5, Seed: 3}
+	c := origin.Content{Size: 256<<10 + 5, Seed: 3}
 	sum := c.SHA256()
 	return c, Target{URL: "http://origin.invalid/file", Size: c.Size, SHA256: hex.EncodeToString(sum[:])}
 }
 
 // writeContent writes c into dir/out.bin, as a downloader would.
-func writeContent(dir string, c Content) (string, error) {
+func writeContent(dir string, c origin.Content) (string, error) {
 	b := make([]byte, c.Size)
 	c.ReadAt(b, 0) //nolint:errcheck // a full read of the whole content returns io.EOF only past it
 	path := filepath.Join(dir, "out.bin")
@@ -39,7 +40,7 @@ type recorder struct {
 	calls []string
 }
 
-func (rec *recorder) tool(name string, c Content) Tool {
+func (rec *recorder) tool(name string, c origin.Content) Tool {
 	return Tool{Name: name, Func: func(ctx context.Context, url, dir string, conns int) (Outcome, error) {
 		rec.mu.Lock()
 		rec.calls = append(rec.calls, fmt.Sprintf("%s@%d %s", name, conns, url))
@@ -104,8 +105,8 @@ func TestSweepInterleavesAndSummarizes(t *testing.T) {
 func TestSweepChecks(t *testing.T) {
 	t.Parallel()
 	c, target := testTarget(t)
-	wrong := Content{Size: c.Size, Seed: c.Seed + 1}
-	short := Content{Size: c.Size - 1, Seed: c.Seed}
+	wrong := origin.Content{Size: c.Size, Seed: c.Seed + 1}
+	short := origin.Content{Size: c.Size - 1, Seed: c.Seed}
 	for _, tc := range []struct {
 		name  string
 		f     DownloadFunc

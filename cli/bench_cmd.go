@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -161,7 +160,7 @@ func runBench(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) er
 		return err
 	}
 	defer setup.stop()
-	tools := []bench.Tool{rgetTool(cfg.Discard, setup.target.SHA256)}
+	tools := []bench.Tool{bench.Rget(version, cfg.Discard, setup.target.SHA256)}
 	if cfg.Compare {
 		for _, name := range cfg.Peers {
 			t, err := bench.Peer(ctx, name)
@@ -246,26 +245,6 @@ func writePlot(rep *bench.Report, path string) error {
 		return fmt.Errorf("bench: --plot: %w", werr)
 	}
 	return nil
-}
-
-// rgetTool is rget itself, run in this process through download(), the code
-// path of `rget get`: probe, plan, fetch, journal, hash, verify against want
-// (if known), publish.
-func rgetTool(discard bool, want string) bench.Tool {
-	return bench.Tool{Name: "rget", Version: version, Func: func(ctx context.Context, url, dir string, conns int) (bench.Outcome, error) {
-		res, err := download(ctx, getConfig{
-			URL: url, Dir: dir, Output: "out.bin", Connections: conns, SHA256: want,
-			Force: true, Quiet: true, Header: http.Header{}, Discard: discard,
-		}, io.Discard)
-		if err != nil {
-			return bench.Outcome{}, err
-		}
-		out := bench.Outcome{Bytes: res.Size, SHA256: res.SHA256, Tail: time.Duration(res.VerifySeconds * float64(time.Second))}
-		if !discard {
-			out.Path = res.Output
-		}
-		return out, nil
-	}}
 }
 
 // runTimeout bounds one run of the embedded origin's sweep: three times the

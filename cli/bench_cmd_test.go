@@ -7,9 +7,10 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
+	"rget/download"
+	"rget/origin"
 	"slices"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ func TestBenchJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	want := hexSum(bench.Content{Size: 32 << 20, Seed: syntheticSeed})
+	want := hexSum(origin.Content{Size: 32 << 20, Seed: syntheticSeed})
 	if rep.Target.Size != 32<<20 || rep.Target.SHA256 != want || !slices.Equal(rep.Conns, []int{1, 4}) || rep.Runs != 1 ||
 		len(rep.Tools) != 1 || rep.Tools[0].Name != "rget" {
 		t.Errorf("report header = %+v", rep)
@@ -101,7 +102,7 @@ func TestBenchCappedDiscardPlot(t *testing.T) {
 // TestBenchURL: `rget bench URL` sweeps a real server, discarding.
 func TestBenchURL(t *testing.T) {
 	t.Parallel()
-	o, base := origin(t, 3<<20+1)
+	o, base := startOrigin(t, 3<<20+1)
 	code, stdout, stderr := rget(t, "bench", base+"/file", "-c", "1,3", "--runs", "2", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
@@ -155,7 +156,7 @@ func TestBenchUsage(t *testing.T) {
 // already at the probe).
 func TestBenchFailureExits(t *testing.T) {
 	t.Parallel()
-	_, base := origin(t, 1000)
+	_, base := startOrigin(t, 1000)
 	if code, _, stderr := rget(t, "bench", base+"/status/404", "-c", "1", "--runs", "1"); code != exitHTTPStatus {
 		t.Errorf("bench of a 404: exit %d, stderr %q", code, stderr)
 	}
@@ -212,8 +213,8 @@ func TestCompactSize(t *testing.T) {
 // fetch, journal, hash, publish) against the embedded origin on loopback.
 func BenchmarkGet(b *testing.B) {
 	const size = 64 << 20
-	c := bench.Content{Size: size, Seed: 7}
-	srv, err := bench.Start(bench.NewOrigin(c))
+	c := origin.Content{Size: size, Seed: 7}
+	srv, err := origin.Start(origin.New(c))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -224,12 +225,11 @@ func BenchmarkGet(b *testing.B) {
 			dir := b.TempDir()
 			b.SetBytes(size)
 			for b.Loop() {
-				res, err := download(context.Background(), getConfig{
+				res, err := download.Run(context.Background(), srv.URL+"/file", download.Options{
 					// No SHA256: with one, a complete output would be
 					// recognized and not downloaded again.
-					URL: srv.URL + "/file", Dir: dir, Output: "out.bin", Connections: conns,
-					Force: true, Quiet: true, Header: http.Header{},
-				}, io.Discard)
+					Dir: dir, Output: "out.bin", Connections: conns, Force: true,
+				})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"rget/origin"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,7 +57,7 @@ func benchSetup(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchT
 		t.notes = append(t.notes, "the content's SHA-256 is not known: outputs are checked by size only")
 		return t, nil
 	}
-	content := bench.Content{Size: cfg.Size, Seed: syntheticSeed}
+	content := origin.Content{Size: cfg.Size, Seed: syntheticSeed}
 	start := time.Now()
 	sum := content.SHA256()
 	if d := time.Since(start); d > 2*time.Second {
@@ -78,22 +79,22 @@ func benchSetup(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchT
 		t.stops = append(t.stops, stop)
 		t.uncapped = &bench.Target{URL: url, Size: content.Size, SHA256: t.target.SHA256}
 	}
-	origin := "synthetic content served by a child `rget serve` process (not counted in rget's CPU and memory)"
+	source := "synthetic content served by a child `rget serve` process (not counted in rget's CPU and memory)"
 	if inline {
-		origin = "synthetic content served from this process: rget's CPU figures include the origin's"
+		source = "synthetic content served from this process: rget's CPU figures include the origin's"
 	}
 	if cfg.Latency > 0 {
-		origin += fmt.Sprintf(", %v latency per request", cfg.Latency)
+		source += fmt.Sprintf(", %v latency per request", cfg.Latency)
 	}
-	t.notes = append(t.notes, origin)
+	t.notes = append(t.notes, source)
 	return t, nil
 }
 
 // startSynthetic serves content, in this process or in a child `rget serve`,
 // and returns its URL and the function that stops it.
-func startSynthetic(content bench.Content, rate int64, latency time.Duration, inline bool) (string, func(), error) {
+func startSynthetic(content origin.Content, rate int64, latency time.Duration, inline bool) (string, func(), error) {
 	if inline {
-		srv, err := bench.Start(bench.NewOrigin(content, bench.WithLatency(latency)), bench.WithRatePerConn(rate))
+		srv, err := origin.Start(origin.New(content, origin.WithLatency(latency)), origin.WithRatePerConn(rate))
 		if err != nil {
 			return "", nil, fmt.Errorf("bench: start origin: %w", err)
 		}
@@ -106,7 +107,7 @@ func startSynthetic(content bench.Content, rate int64, latency time.Duration, in
 // that serving costs the measured process nothing, and reads its URL from
 // the first line of its output. Stopping it sends SIGINT, then SIGKILL
 // after 5 s.
-func startChildOrigin(content bench.Content, rate int64, latency time.Duration) (string, func(), error) {
+func startChildOrigin(content origin.Content, rate int64, latency time.Duration) (string, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, fmt.Errorf("bench: start origin: %w", err)

@@ -7,14 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"rget/origin"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"rget/bench"
 )
 
 // buildRget builds the rget binary for subprocess tests.
@@ -30,9 +29,9 @@ func buildRget(t *testing.T) string {
 
 // crashOrigin is the origin of the crash tests: 256 MiB over 8 connections
 // at 8 MB/s each, so one download takes about 4 s.
-func crashOrigin(t *testing.T) (*bench.Origin, string) {
+func crashOrigin(t *testing.T) (*origin.Origin, string) {
 	t.Helper()
-	return origin(t, 256<<20, bench.WithRatePerConn(8e6))
+	return startOrigin(t, 256<<20, origin.WithRatePerConn(8e6))
 }
 
 // startRget starts the binary on args; the test owns the process.

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"rget/origin"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +34,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
-	"rget/bench"
 	"rget/journal"
 )
 
@@ -43,7 +43,7 @@ const probeRange = "bytes=0-0"
 // serveHandler serves h on loopback for the test and returns its base URL.
 func serveHandler(t *testing.T, h http.Handler) string {
 	t.Helper()
-	srv, err := bench.Start(h)
+	srv, err := origin.Start(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func errorLine(t *testing.T, stderr string, want ...string) string {
 
 // failRanges serves o, but answers code to every range request (not the
 // probe) while fail reports true.
-func failRanges(o *bench.Origin, code int, fail func(r *http.Request) bool) http.Handler {
+func failRanges(o *origin.Origin, code int, fail func(r *http.Request) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Range") != probeRange && fail(r) {
 			http.Error(w, http.StatusText(code), code)
@@ -88,7 +88,7 @@ func TestFaultPermanentStatus(t *testing.T) {
 	for _, code := range []int{403, 404, 410} {
 		t.Run(fmt.Sprint("probe/", code), func(t *testing.T) {
 			t.Parallel()
-			o, base := origin(t, 1<<20)
+			o, base := startOrigin(t, 1<<20)
 			out := filepath.Join(t.TempDir(), "out")
 			url := fmt.Sprintf("%s/status/%d", base, code)
 			exit, _, stderr := rget(t, url, "-o", out, "-q", "--retries", "5")
@@ -102,7 +102,7 @@ func TestFaultPermanentStatus(t *testing.T) {
 		})
 		t.Run(fmt.Sprint("range/", code), func(t *testing.T) {
 			t.Parallel()
-			o := bench.NewOrigin(bench.Content{Size: 3 << 20, Seed: 1})
+			o := origin.New(origin.Content{Size: 3 << 20, Seed: 1})
 			var requests atomic.Int64
 			base := serveHandler(t, failRanges(o, code, func(*http.Request) bool { requests.Add(1); return true }))
 			out := filepath.Join(t.TempDir(), "out")
@@ -123,7 +123,7 @@ func TestFaultPermanentStatus(t *testing.T) {
 
 // stallFirst serves o, but the first n range requests send their headers
 // and then nothing until the client is gone.
-func stallFirst(o *bench.Origin, n int64) http.Handler {
+func stallFirst(o *origin.Origin, n int64) http.Handler {
 	var count atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Range") != probeRange && count.Add(1) <= n {
@@ -151,7 +151,7 @@ func (s stallBody) Write([]byte) (int, error) {
 // the stall.
 func TestFaultStallTimeout(t *testing.T) {
 	t.Parallel()
-	o := bench.NewOrigin(bench.Content{Size: 2 << 20, Seed: 8})
+	o := origin.New(origin.Content{Size: 2 << 20, Seed: 8})
 	base := serveHandler(t, stallFirst(o, 1))
 	out := filepath.Join(t.TempDir(), "out")
 	// One connection: no other can take the stalled range over first.
@@ -173,7 +173,7 @@ func TestFaultStallTimeout(t *testing.T) {
 // finds a server without ranges and fetches the file as one stream.
 func TestFaultRangeDropped(t *testing.T) {
 	t.Parallel()
-	o := bench.NewOrigin(bench.Content{Size: 4 << 20, Seed: 6}, bench.WithNoRangeAfter(3)) // the probe and 2 ranges
+	o := origin.New(origin.Content{Size: 4 << 20, Seed: 6}, origin.WithNoRangeAfter(3)) // the probe and 2 ranges
 	base := serveHandler(t, o)
 	out := filepath.Join(t.TempDir(), "out")
 	args := []string{base + "/file", "-o", out, "-q", "-c", "1", "--segment-size", "1MiB", "--sha256", hexSum(o.Content())}
@@ -206,7 +206,7 @@ func TestFaultRangeDropped(t *testing.T) {
 // and its SHA-256 (checked with --sha256) are those of the decoded bytes.
 func TestFaultContentEncoding(t *testing.T) {
 	t.Parallel()
-	c := bench.Content{Size: 1<<20 + 333, Seed: 12}
+	c := origin.Content{Size: 1<<20 + 333, Seed: 12}
 	plain := make([]byte, c.Size)
 	if _, err := c.ReadAt(plain, 0); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
@@ -290,7 +290,7 @@ func TestFaultDiskFull(t *testing.T) {
 	t.Run("up front", func(t *testing.T) {
 		t.Parallel()
 		dir := mountTmpfs(t, 4<<20)
-		o, base := origin(t, size)
+		o, base := startOrigin(t, size)
 		out := filepath.Join(dir, "out.bin")
 		args := []string{base + "/file", "-o", out, "-q"}
 		exit, _, stderr := rget(t, args...)
@@ -314,7 +314,7 @@ func TestFaultDiskFull(t *testing.T) {
 	t.Run("mid-download", func(t *testing.T) {
 		t.Parallel()
 		dir := mountTmpfs(t, 12<<20)
-		o := bench.NewOrigin(bench.Content{Size: size, Seed: 77})
+		o := origin.New(origin.Content{Size: size, Seed: 77})
 		var halfOnly atomic.Bool
 		halfOnly.Store(true)
 		base := serveHandler(t, failRanges(o, http.StatusForbidden, func(r *http.Request) bool {
@@ -370,7 +370,7 @@ func TestFaultDiskFull(t *testing.T) {
 	t.Run("full at rerun", func(t *testing.T) {
 		t.Parallel()
 		dir := mountTmpfs(t, 12<<20)
-		o := bench.NewOrigin(bench.Content{Size: size, Seed: 78})
+		o := origin.New(origin.Content{Size: size, Seed: 78})
 		var fail atomic.Bool
 		fail.Store(true)
 		base := serveHandler(t, failRanges(o, http.StatusForbidden, func(r *http.Request) bool {
@@ -429,7 +429,7 @@ func punchHole(t *testing.T, path string, off, n int64) {
 // anywhere) the built binary runs as nobody.
 func TestFaultPermissionDenied(t *testing.T) {
 	t.Parallel()
-	o, base := origin(t, 1<<20)
+	o, base := startOrigin(t, 1<<20)
 	_ = o
 	parent := t.TempDir()
 	ro := filepath.Join(parent, "ro")
@@ -487,7 +487,7 @@ func (l *headerLog) values() []string {
 func TestFaultJournalHasNoCredentials(t *testing.T) {
 	t.Parallel()
 	var auth, cookie headerLog
-	o := bench.NewOrigin(bench.Content{Size: 3 << 20, Seed: 5}, bench.WithOnRequest(func(r *http.Request) {
+	o := origin.New(origin.Content{Size: 3 << 20, Seed: 5}, origin.WithOnRequest(func(r *http.Request) {
 		auth.record(r, "Authorization")
 		cookie.record(r, "Cookie")
 	}))
@@ -542,7 +542,7 @@ func TestFaultJournalHasNoCredentials(t *testing.T) {
 func TestFaultCredentialsStayOnHost(t *testing.T) {
 	t.Parallel()
 	var other headerLog
-	o := bench.NewOrigin(bench.Content{Size: 3 << 20, Seed: 4}, bench.WithOnRequest(func(r *http.Request) {
+	o := origin.New(origin.Content{Size: 3 << 20, Seed: 4}, origin.WithOnRequest(func(r *http.Request) {
 		other.record(r, "Authorization")
 		other.record(r, "Cookie")
 	}))
@@ -579,7 +579,7 @@ func TestFaultCredentialsStayOnHost(t *testing.T) {
 
 	// The same host: the ranges carry the credentials.
 	var same headerLog
-	o2 := bench.NewOrigin(bench.Content{Size: 2 << 20, Seed: 4}, bench.WithOnRequest(func(r *http.Request) { same.record(r, "Authorization") }))
+	o2 := origin.New(origin.Content{Size: 2 << 20, Seed: 4}, origin.WithOnRequest(func(r *http.Request) { same.record(r, "Authorization") }))
 	base2 := serveHandler(t, o2)
 	out := filepath.Join(t.TempDir(), "out")
 	if exit, _, stderr := rget(t, base2+"/redirect/2/file", "-H", "Authorization: Bearer T0KEN", "-o", out, "-q", "-c", "2", "--segment-size", "1MiB"); exit != 0 {
@@ -606,7 +606,7 @@ func tlsServer(t *testing.T, h http.Handler) string {
 // certificate problem); --insecure downloads with a warning.
 func TestFaultTLS(t *testing.T) {
 	t.Parallel()
-	o := bench.NewOrigin(bench.Content{Size: 1 << 20, Seed: 3})
+	o := origin.New(origin.Content{Size: 1 << 20, Seed: 3})
 	base := tlsServer(t, o)
 	out := filepath.Join(t.TempDir(), "out")
 	exit, _, stderr := rget(t, base+"/file", "-o", out, "-q")
@@ -635,7 +635,7 @@ func TestFaultTLS(t *testing.T) {
 func TestFaultInsecureRedirect(t *testing.T) {
 	t.Parallel()
 	var plain headerLog
-	o := bench.NewOrigin(bench.Content{Size: 1 << 20, Seed: 2}, bench.WithOnRequest(func(r *http.Request) { plain.record(r, "Authorization") }))
+	o := origin.New(origin.Content{Size: 1 << 20, Seed: 2}, origin.WithOnRequest(func(r *http.Request) { plain.record(r, "Authorization") }))
 	httpURL := serveHandler(t, o)
 	base := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, httpURL+"/file", http.StatusFound)
@@ -668,7 +668,7 @@ func TestFaultInsecureRedirect(t *testing.T) {
 // that tries to climb out of the directory, never replaces an existing file.
 func TestFaultDispositionNoOverwrite(t *testing.T) {
 	t.Parallel()
-	_, base := origin(t, 4096)
+	_, base := startOrigin(t, 4096)
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "dl")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -712,7 +712,7 @@ func TestFaultDebug(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		opts []bench.Option
+		opts []origin.Option
 		want []req
 	}{
 		{"ranges", nil, []req{
@@ -721,14 +721,14 @@ func TestFaultDebug(t *testing.T) {
 			{"bytes=1048576-2097151", 206, 1 << 20, true},
 			{"bytes=2097152-2097159", 206, 8, true},
 		}},
-		{"no ranges", []bench.Option{bench.WithNoRange()}, []req{
+		{"no ranges", []origin.Option{origin.WithNoRange()}, []req{
 			{"bytes=0-0", 200, 0, true},
 			{"", 200, 2<<20 + 8, true},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, base := origin(t, 2<<20+8, tc.opts...)
+			_, base := startOrigin(t, 2<<20+8, tc.opts...)
 			out := filepath.Join(t.TempDir(), "out")
 			exit, _, stderr := rget(t, base+"/file", "-o", out, "-q", "-c", "1", "--segment-size", "1MiB", "--debug")
 			if exit != 0 {
@@ -762,8 +762,8 @@ func TestFaultDebug(t *testing.T) {
 func TestFaultOverlongBody(t *testing.T) {
 	t.Parallel()
 	bin := buildRget(t)
-	c := bench.Content{Size: 3 << 20, Seed: 45}
-	srv, err := bench.StartOverlong(c, 2)
+	c := origin.Content{Size: 3 << 20, Seed: 45}
+	srv, err := origin.StartOverlong(c, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/url"
 	"os"
+	"rget/download"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -58,7 +60,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object describing the result on stdout"},
 			&cli.IntFlag{Name: "retries", Value: 8, Usage: "retries of one range after a transient failure (0: none)"},
 			&cli.DurationFlag{Name: "stall-timeout", Value: 20 * time.Second, Usage: "drop and retry a connection that delivers nothing for this long"},
-			&cli.DurationFlag{Name: "checkpoint-every", Value: defaultCheckpoint, Usage: "journal checkpoint interval (durable every 3 s); 0 disables the journal and resume"},
+			&cli.DurationFlag{Name: "checkpoint-every", Value: 100 * time.Millisecond, Usage: "journal checkpoint interval (durable every 3 s); 0 disables the journal and resume"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE`"},
 			&cli.BoolFlag{Name: "debug", Usage: "print every request (Range, status, bytes, duration) on stderr"},
 			&cli.StringFlag{Name: "segment-size", Usage: "size of the ranges handed out, e.g. 16MiB (default: about 4 per connection, 1-64 MiB)"},
@@ -164,39 +166,29 @@ func checkURL(raw string) error {
 	return nil
 }
 
-// getResult is what one download did; --json prints it.
-type getResult struct {
-	URL            string  `json:"url"`
-	FinalURL       string  `json:"final_url"`
-	Output         string  `json:"output"`
-	Size           int64   `json:"size"`
-	SHA256         string  `json:"sha256"`
-	Verified       bool    `json:"verified"` // compared with --sha256
-	Seconds        float64 `json:"seconds"`
-	BytesPerSecond float64 `json:"bytes_per_second"`
-	Connections    int     `json:"connections"`
-	Segments       int     `json:"segments"`
-	Splits         int     `json:"splits"`
-	Retries        int64   `json:"retries"`
-	Ranges         bool    `json:"ranges"`
-	// Resumed is how many bytes were already on disk from an earlier run;
-	// Fetched is how many this run received (BytesPerSecond is over those).
-	Resumed int64 `json:"resumed_bytes"`
-	Fetched int64 `json:"fetched_bytes"`
-	// VerifySeconds is the time from the last byte received to the file
-	// verified and published.
-	VerifySeconds float64 `json:"verify_seconds"`
-	// StartupSeconds is the time from the start to the first range request:
-	// probe, journal, part file.
-	StartupSeconds float64 `json:"startup_seconds"`
-	// AlreadyComplete: the output existed with the expected digest and
-	// nothing was downloaded.
-	AlreadyComplete bool `json:"already_complete,omitempty"`
+// options turns the command line into the library's options; the events
+// go to the terminal through ev.
+func (cfg getConfig) options(ev *events) download.Options {
+	return download.Options{
+		Output: cfg.Output, Dir: cfg.Dir, Connections: cfg.Connections, SHA256: cfg.SHA256,
+		Force: cfg.Force, Restart: cfg.Restart, Checkpoint: cfg.Checkpoint, StallTimeout: cfg.Stall,
+		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, Header: cfg.Header, Insecure: cfg.Insecure,
+		AllowInsecureRedirect: cfg.AllowHTTP, Discard: cfg.Discard, OnEvent: ev.handle,
+	}
 }
 
 // get runs one download and reports it.
 func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
-	res, err := download(ctx, cfg, stderr)
+	ev := newEvents(cfg, stderr)
+	if cfg.Debug {
+		// What the standard library logs (net/http's reports of junk on
+		// an idle connection) is shown with the requests.
+		log.SetFlags(0)
+		log.SetPrefix("rget: debug: ")
+		log.SetOutput(stderr)
+	}
+	res, err := download.Run(ctx, cfg.URL, cfg.options(ev))
+	ev.close()
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: download of %s stopped, progress saved; rerun the same command to resume", errInterrupted, redact(cfg.URL))

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"rget/download"
+	"rget/origin"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +19,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"rget/bench"
 	"rget/merge"
 	"rget/segment"
 )
@@ -86,10 +87,10 @@ func TestParseSize(t *testing.T) {
 }
 
 // origin starts an embedded origin for an end-to-end test.
-func origin(t *testing.T, size int64, opts ...bench.Option) (*bench.Origin, string) {
+func startOrigin(t *testing.T, size int64, opts ...origin.Option) (*origin.Origin, string) {
 	t.Helper()
-	o := bench.NewOrigin(bench.Content{Size: size, Seed: 42}, opts...)
-	srv, err := bench.Start(o)
+	o := origin.New(origin.Content{Size: size, Seed: 42}, opts...)
+	srv, err := origin.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func sha256File(t *testing.T, path string) string {
 	return hex.EncodeToString(s[:])
 }
 
-func hexSum(c bench.Content) string {
+func hexSum(c origin.Content) string {
 	s := c.SHA256()
 	return hex.EncodeToString(s[:])
 }
@@ -128,7 +129,7 @@ func hexSum(c bench.Content) string {
 func TestGetEndToEnd(t *testing.T) {
 	t.Parallel()
 	const size = 5<<20 + 11
-	o, base := origin(t, size)
+	o, base := startOrigin(t, size)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.bin")
 	want := hexSum(o.Content())
@@ -139,7 +140,7 @@ func TestGetEndToEnd(t *testing.T) {
 	if got := sha256File(t, out); got != want {
 		t.Fatalf("published sha256 %s, want %s", got, want)
 	}
-	var res getResult
+	var res download.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("--json output %q: %v", stdout, err)
 	}
@@ -159,7 +160,7 @@ func TestGetEndToEnd(t *testing.T) {
 // from Content-Disposition, sanitized, inside --dir.
 func TestGetShorthandAndName(t *testing.T) {
 	t.Parallel()
-	o, base := origin(t, 3000)
+	o, base := startOrigin(t, 3000)
 	dir := t.TempDir()
 	code, _, stderr := rget(t, base+"/cd/..%2F..%2F.evil%0Aname.bin", "-d", dir, "-q")
 	if code != 0 {
@@ -182,7 +183,7 @@ func TestGetShorthandAndName(t *testing.T) {
 
 func TestGetNoRange(t *testing.T) {
 	t.Parallel()
-	o, base := origin(t, 1<<20+3, bench.WithNoRange())
+	o, base := startOrigin(t, 1<<20+3, origin.WithNoRange())
 	out := filepath.Join(t.TempDir(), "f")
 	code, _, stderr := rget(t, "get", base+"/file", "-o", out, "-c", "8")
 	if code != 0 {
@@ -200,7 +201,7 @@ func TestGetNoRange(t *testing.T) {
 // leaves nothing under the output name.
 func TestGetFailures(t *testing.T) {
 	t.Parallel()
-	o, base := origin(t, 2<<20)
+	o, base := startOrigin(t, 2<<20)
 	unwritable := filepath.Join(t.TempDir(), "ro")
 	if err := os.Mkdir(unwritable, 0o555); err != nil {
 		t.Fatal(err)
@@ -251,7 +252,7 @@ func TestGetFailures(t *testing.T) {
 
 func TestGetRefusesToClobber(t *testing.T) {
 	t.Parallel()
-	o, base := origin(t, 4096)
+	o, base := startOrigin(t, 4096)
 	out := filepath.Join(t.TempDir(), "out")
 	if err := os.WriteFile(out, []byte("keep me"), 0o644); err != nil {
 		t.Fatal(err)

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"rget/download"
+	"rget/origin"
 	"strings"
 	"testing"
 	"time"
-
-	"rget/bench"
 )
 
 // waitFor polls cond until it holds, failing the test at the deadline.
@@ -30,7 +30,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 
 // interrupted runs `rget get` with args until the origin has served at least
 // half the file, then cancels it as SIGINT would, and checks exit 130.
-func interrupted(t *testing.T, o *bench.Origin, args ...string) {
+func interrupted(t *testing.T, o *origin.Origin, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -53,13 +53,13 @@ func interrupted(t *testing.T, o *bench.Origin, args ...string) {
 	}
 }
 
-func getJSON(t *testing.T, args ...string) (getResult, string) {
+func getJSON(t *testing.T, args ...string) (download.Result, string) {
 	t.Helper()
 	code, stdout, stderr := rget(t, append([]string{"get", "--json"}, args...)...)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
-	var res getResult
+	var res download.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("--json output %q: %v", stdout, err)
 	}
@@ -71,7 +71,7 @@ func getJSON(t *testing.T, args ...string) (getResult, string) {
 func TestResumeAfterInterrupt(t *testing.T) {
 	t.Parallel()
 	const size = 24 << 20
-	o, base := origin(t, size, bench.WithRatePerConn(8e6))
+	o, base := startOrigin(t, size, origin.WithRatePerConn(8e6))
 	out := filepath.Join(t.TempDir(), "out.bin")
 	args := []string{base + "/file", "-o", out, "-c", "4", "-q"}
 	interrupted(t, o, args...)
@@ -111,12 +111,12 @@ func TestResumeAfterInterrupt(t *testing.T) {
 func TestResumeRemoteChanged(t *testing.T) {
 	t.Parallel()
 	const size = 16 << 20
-	old, oldBase := origin(t, size, bench.WithRatePerConn(8e6))
+	old, oldBase := startOrigin(t, size, origin.WithRatePerConn(8e6))
 	out := filepath.Join(t.TempDir(), "out.bin")
 	interrupted(t, old, oldBase+"/file", "-o", out, "-c", "4", "-q")
 
-	changed := bench.NewOrigin(bench.Content{Size: size, Seed: 99})
-	srv, err := bench.Start(changed)
+	changed := origin.New(origin.Content{Size: size, Seed: 99})
+	srv, err := origin.Start(changed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestResumeRemoteChanged(t *testing.T) {
 func TestRestartIgnoresJournal(t *testing.T) {
 	t.Parallel()
 	const size = 16 << 20
-	o, base := origin(t, size, bench.WithRatePerConn(8e6))
+	o, base := startOrigin(t, size, origin.WithRatePerConn(8e6))
 	out := filepath.Join(t.TempDir(), "out.bin")
 	interrupted(t, o, base+"/file", "-o", out, "-c", "4", "-q")
 	res, _ := getJSON(t, base+"/file", "-o", out, "-c", "8", "-q", "--restart")
@@ -148,7 +148,7 @@ func TestRestartIgnoresJournal(t *testing.T) {
 func TestMismatchThenRightDigest(t *testing.T) {
 	t.Parallel()
 	const size = 3<<20 + 1
-	o, base := origin(t, size)
+	o, base := startOrigin(t, size)
 	out := filepath.Join(t.TempDir(), "out.bin")
 	code, _, stderr := rget(t, "get", base+"/file", "-o", out, "--sha256", strings.Repeat("ab", 32))
 	if code != 3 || !strings.Contains(stderr, hexSum(o.Content())) {
@@ -173,7 +173,7 @@ func TestMismatchThenRightDigest(t *testing.T) {
 func TestSecondProcessRefused(t *testing.T) {
 	t.Parallel()
 	const size = 16 << 20
-	o, base := origin(t, size, bench.WithRatePerConn(4e6))
+	o, base := startOrigin(t, size, origin.WithRatePerConn(4e6))
 	out := filepath.Join(t.TempDir(), "out.bin")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -200,7 +200,7 @@ func TestSecondProcessRefused(t *testing.T) {
 // -o name or by the server's name, without fetching it again.
 func TestAlreadyCompleteInDir(t *testing.T) {
 	t.Parallel()
-	o, base := origin(t, 100_000)
+	o, base := startOrigin(t, 100_000)
 	dir := t.TempDir()
 	sum := hexSum(o.Content())
 	if code, _, stderr := rget(t, "get", base+"/name.bin", "-d", dir, "-q"); code != 0 {

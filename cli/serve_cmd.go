@@ -13,12 +13,11 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"rget/origin"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
-
-	"rget/bench"
 )
 
 // syntheticPath is the path the synthetic file is announced at (the origin
@@ -116,11 +115,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		defer root.Close()
 		h, what, route = withLatency(dirHandler(root), cfg.Latency), cfg.Dir, "/"
 	} else {
-		content := bench.Content{Size: cfg.Synthetic, Seed: cfg.Seed}
-		h = bench.NewOrigin(content, bench.WithLatency(cfg.Latency))
+		content := origin.Content{Size: cfg.Synthetic, Seed: cfg.Seed}
+		h = origin.New(content, origin.WithLatency(cfg.Latency))
 		what = fmt.Sprintf("synthetic content, %s (seed %d, ETag %s)", formatBytes(cfg.Synthetic), cfg.Seed, content.ETag())
 	}
-	srv, err := bench.Start(h, bench.WithAddr(cfg.Addr), bench.WithRatePerConn(cfg.RatePerConn), bench.WithSlowConn(cfg.SlowConn))
+	srv, err := origin.Start(h, origin.WithAddr(cfg.Addr), origin.WithRatePerConn(cfg.RatePerConn), origin.WithSlowConn(cfg.SlowConn))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

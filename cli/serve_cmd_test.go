@@ -9,12 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"rget/origin"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"rget/bench"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a writer and a reader in
@@ -94,7 +93,7 @@ func TestServeDir(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data := make([]byte, 100_003)
-	bench.Content{Size: int64(len(data)), Seed: 5}.ReadAt(data, 0) //nolint:errcheck // fills all of data
+	origin.Content{Size: int64(len(data)), Seed: 5}.ReadAt(data, 0) //nolint:errcheck // fills all of data
 	if err := os.WriteFile(filepath.Join(dir, "data.bin"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +160,7 @@ func TestServeSynthetic(t *testing.T) {
 	if !strings.HasSuffix(url, syntheticPath) {
 		t.Errorf("URL = %q", url)
 	}
-	c := bench.Content{Size: 1 << 20, Seed: 9}
+	c := origin.Content{Size: 1 << 20, Seed: 9}
 	want := make([]byte, 100)
 	c.ReadAt(want, 1<<20-100) //nolint:errcheck // io.EOF at the very end
 	resp, body := fetch(t, url, "Range", "bytes=-100")

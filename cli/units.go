@@ -2,7 +2,7 @@ package cli
 
 import (
 	"fmt"
-	"rget/bench"
+	"rget/download"
 	"strconv"
 	"strings"
 )
@@ -40,7 +40,7 @@ var sizeUnits = map[string]int64{
 }
 
 // formatBytes formats n bytes in binary units: "512 B", "1.5 MiB".
-func formatBytes(n int64) string { return bench.FormatSize(n) }
+func formatBytes(n int64) string { return download.FormatSize(n) }
 
 // formatRate formats a rate in decimal megabytes per second, the unit
 // downloaders and benchmarks quote.

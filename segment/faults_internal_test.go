@@ -12,11 +12,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"rget/origin"
 	"syscall"
 	"testing"
 	"time"
-
-	"rget/bench"
 )
 
 // TestRetryDelay: the wait before a retry is the backoff, or the server's
@@ -68,7 +67,7 @@ func TestDefaultBackoff(t *testing.T) {
 // the request's path names (after the slash, unescaped).
 func retryAfterServer(t *testing.T) string {
 	t.Helper()
-	srv, err := bench.Start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, err := origin.Start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v, err := url.PathUnescape(r.URL.EscapedPath()[1:]); err == nil && v != "" {
 			w.Header().Set("Retry-After", v)
 		}

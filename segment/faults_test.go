@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"rget/origin"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -22,7 +23,6 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"rget/bench"
 	"rget/segment"
 )
 
@@ -66,7 +66,7 @@ func (w *faultWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // startHandler serves h on loopback for the test.
 func startHandler(t *testing.T, h http.Handler) string {
 	t.Helper()
-	srv, err := bench.Start(h)
+	srv, err := origin.Start(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func deadline(t *testing.T) context.Context {
 
 // checkWritten checks the part file against the plan: the bytes each range
 // says are done are the content's, and nothing was written past them.
-func checkWritten(t *testing.T, d *download, c bench.Content) {
+func checkWritten(t *testing.T, d *download, c origin.Content) {
 	t.Helper()
 	got, err := os.ReadFile(d.path)
 	if err != nil {
@@ -151,7 +151,7 @@ func TestFaultPermanentStatus(t *testing.T) {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
 			const size = 3 << 20
-			o := bench.NewOrigin(bench.Content{Size: size, Seed: 3})
+			o := origin.New(origin.Content{Size: size, Seed: 3})
 			var requests atomic.Int64
 			url := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				requests.Add(1)
@@ -185,7 +185,7 @@ func TestFaultTransientStatus(t *testing.T) {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
 			const size = 2<<20 + 1
-			o, url := serve(t, size, bench.WithFailFirst(3, code))
+			o, url := serve(t, size, origin.WithFailFirst(3, code))
 			_, clean := serve(t, size)
 			res, err := fetchVia(t, clean, url, 2, 1<<20, segment.Options{})
 			if err != nil {
@@ -208,7 +208,7 @@ func TestFaultTransientStatus(t *testing.T) {
 func TestFaultResumesFromLastByte(t *testing.T) {
 	t.Parallel()
 	const size, cut = 1 << 20, 300_000
-	o, url := serve(t, size, bench.WithCutAfter(cut))
+	o, url := serve(t, size, origin.WithCutAfter(cut))
 	res, err := fetch(t, url, 1, size, segment.Options{})
 	if err != nil {
 		t.Fatalf("fetch: %v", err)
@@ -231,7 +231,7 @@ func TestFaultResumesFromLastByte(t *testing.T) {
 // stallHandler serves o, but the first n requests other than the probe (or
 // only the probe, if probe is set) stall: before their headers (after =
 // false) or right after them, until the client gives up.
-func stallHandler(o *bench.Origin, n int64, probe, after bool) http.Handler {
+func stallHandler(o *origin.Origin, n int64, probe, after bool) http.Handler {
 	var count atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if (r.Header.Get("Range") == probeRange) == probe && count.Add(1) <= n {
@@ -275,7 +275,7 @@ func TestFaultStall(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			const size = 2 << 20
-			o := bench.NewOrigin(bench.Content{Size: size, Seed: 9})
+			o := origin.New(origin.Content{Size: size, Seed: 9})
 			url := startHandler(t, stallHandler(o, 2, tc.probe, tc.after)) + "/file"
 			d, err := fetchKeep(deadline(t), t, url, 2, 1<<20, segment.Options{StallTimeout: 200 * time.Millisecond})
 			if err != nil {
@@ -293,7 +293,7 @@ func TestFaultStall(t *testing.T) {
 // after its retries, never in a hang.
 func TestFaultStallForever(t *testing.T) {
 	t.Parallel()
-	o := bench.NewOrigin(bench.Content{Size: 10, Seed: 1})
+	o := origin.New(origin.Content{Size: 10, Seed: 1})
 	url := startHandler(t, stallHandler(o, 1<<40, true, true)) + "/file"
 	_, err := fetchKeep(deadline(t), t, url, 1, 0, segment.Options{StallTimeout: 100 * time.Millisecond, Retries: 2})
 	if !errors.Is(err, segment.ErrStalled) {
@@ -303,7 +303,7 @@ func TestFaultStallForever(t *testing.T) {
 
 // lie rewrites the answers to ranges (not to the probe) with hook, and cuts
 // their bodies after cut bytes when cut >= 0.
-func lie(o *bench.Origin, cut int64, hook func(code int, h http.Header) int) http.Handler {
+func lie(o *origin.Origin, cut int64, hook func(code int, h http.Header) int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Range") != probeRange {
 			w = &faultWriter{ResponseWriter: w, hook: hook, cut: cut}
@@ -378,7 +378,7 @@ func TestFaultResponseChecks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			o := bench.NewOrigin(bench.Content{Size: size, Seed: 11})
+			o := origin.New(origin.Content{Size: size, Seed: 11})
 			url := startHandler(t, lie(o, tc.cut, tc.hook)) + "/file"
 			d, err := fetchKeep(deadline(t), t, url, 2, 1<<20, segment.Options{Retries: 20})
 			switch {
@@ -405,20 +405,20 @@ func TestFaultRangeDropped(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		opts []bench.Option
+		opts []origin.Option
 		want []error
 	}{
 		// The 200 carries the pinned ETag: the same file, Range dropped.
 		{"strong ETag", nil, []error{segment.ErrRangeIgnored}},
 		// Neither a strong ETag nor Last-Modified: no If-Range is sent.
-		{"no validator", []bench.Option{bench.WithWeakETag(), bench.WithLastModified(time.Time{})}, []error{segment.ErrRangeIgnored}},
+		{"no validator", []origin.Option{origin.WithWeakETag(), origin.WithLastModified(time.Time{})}, []error{segment.ErrRangeIgnored}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			const size = 4 << 20
 			// The probe and the first range are served as ranges (later
 			// requests may join several planned ranges into one).
-			o := bench.NewOrigin(bench.Content{Size: size, Seed: 5}, append(tc.opts, bench.WithNoRangeAfter(2))...)
+			o := origin.New(origin.Content{Size: size, Seed: 5}, append(tc.opts, origin.WithNoRangeAfter(2))...)
 			url := startHandler(t, o) + "/file"
 			d, err := fetchKeep(deadline(t), t, url, 1, 1<<20, segment.Options{Retries: 5})
 			ok := false
@@ -441,7 +441,7 @@ func TestFaultRangeDropped(t *testing.T) {
 // ranges of the compressed form (as a server that compresses on the fly
 // and caches the result would). cut >= 0 cuts the first response after cut
 // bytes of the compressed body.
-func encoded(t *testing.T, c bench.Content, enc string, ranges bool, cut int64) string {
+func encoded(t *testing.T, c origin.Content, enc string, ranges bool, cut int64) string {
 	t.Helper()
 	plain := make([]byte, c.Size)
 	if _, err := c.ReadAt(plain, 0); err != nil && !errors.Is(err, io.EOF) {
@@ -483,7 +483,7 @@ func encoded(t *testing.T, c bench.Content, enc string, ranges bool, cut int64) 
 func TestFaultContentEncoding(t *testing.T) {
 	t.Parallel()
 	const size = 2<<20 + 7
-	c := bench.Content{Size: size, Seed: 21}
+	c := origin.Content{Size: size, Seed: 21}
 	for _, enc := range []string{"gzip", "zstd"} {
 		for _, tc := range []struct {
 			name   string
@@ -524,7 +524,7 @@ func TestFaultContentEncoding(t *testing.T) {
 // time fails after its retries; it never ends as a short "complete" file.
 func TestFaultContentEncodingAlwaysCut(t *testing.T) {
 	t.Parallel()
-	c := bench.Content{Size: 1 << 20, Seed: 2}
+	c := origin.Content{Size: 1 << 20, Seed: 2}
 	plain := make([]byte, c.Size)
 	c.ReadAt(plain, 0)
 	var z bytes.Buffer
@@ -575,7 +575,7 @@ func TestFaultUnsupportedEncoding(t *testing.T) {
 func TestFaultFlakyStream(t *testing.T) {
 	t.Parallel()
 	const size, step = 3 << 20, 200_000 // 16 cuts, twice the default retries
-	o := bench.NewOrigin(bench.Content{Size: size, Seed: 4}, bench.WithNoRange())
+	o := origin.New(origin.Content{Size: size, Seed: 4}, origin.WithNoRange())
 	var n atomic.Int64
 	url := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Range") != probeRange {
@@ -601,7 +601,7 @@ func TestFaultFlakyStream(t *testing.T) {
 func TestFaultFlakyRanges(t *testing.T) {
 	t.Parallel()
 	const size = 4 << 20
-	o, url := serve(t, size, bench.WithCutAfter(300_000))
+	o, url := serve(t, size, origin.WithCutAfter(300_000))
 	d, err := fetchKeep(deadline(t), t, url, 1, size, segment.Options{})
 	if err != nil {
 		t.Fatalf("fetch: %v", err)

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"rget/origin"
 	"testing"
 
-	"rget/bench"
 	"rget/segment"
 )
 
@@ -21,8 +21,8 @@ func (discardAt) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
 // cache) and into nothing.
 func BenchmarkFetch(b *testing.B) {
 	const size = 64 << 20
-	o := bench.NewOrigin(bench.Content{Size: size, Seed: 5})
-	srv, err := bench.Start(o)
+	o := origin.New(origin.Content{Size: size, Seed: 5})
+	srv, err := origin.Start(o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"rget/origin"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"rget/bench"
 	"rget/segment"
 )
 
@@ -93,10 +93,10 @@ func fetchVia(t *testing.T, probeURL, fetchURL string, conns int, seg int64, opt
 }
 
 // serve starts an origin over size bytes of content with opts.
-func serve(t *testing.T, size int64, opts ...bench.Option) (*bench.Origin, string) {
+func serve(t *testing.T, size int64, opts ...origin.Option) (*origin.Origin, string) {
 	t.Helper()
-	o := bench.NewOrigin(bench.Content{Size: size, Seed: uint64(size) + 1}, opts...)
-	srv, err := bench.Start(o)
+	o := origin.New(origin.Content{Size: size, Seed: uint64(size) + 1}, opts...)
+	srv, err := origin.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,22 +142,22 @@ func TestFetchRunsConnectionsAtOnce(t *testing.T) {
 		t.Run(fmt.Sprint(conns), func(t *testing.T) {
 			t.Parallel()
 			size := int64(conns) * 64 << 10
-			content := bench.Content{Size: size, Seed: 7}
-			probe, err := bench.Start(bench.NewOrigin(content))
+			content := origin.Content{Size: size, Seed: 7}
+			probe, err := origin.Start(origin.New(content))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer probe.Close()
 			release := make(chan struct{})
 			var arrived atomic.Int64
-			held := bench.NewOrigin(content,
-				bench.WithOnRequest(func(*http.Request) {
+			held := origin.New(content,
+				origin.WithOnRequest(func(*http.Request) {
 					if arrived.Add(1) == int64(conns) {
 						close(release)
 					}
 				}),
-				bench.WithHold(release))
-			srv, err := bench.Start(held)
+				origin.WithHold(release))
+			srv, err := origin.Start(held)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,7 +189,7 @@ func TestFetchRunsConnectionsAtOnce(t *testing.T) {
 func TestFetchNoRange(t *testing.T) {
 	t.Parallel()
 	const size = 3<<20 + 17
-	o, url := serve(t, size, bench.WithNoRange())
+	o, url := serve(t, size, origin.WithNoRange())
 	res, err := fetch(t, url, 8, 0, segment.Options{})
 	if err != nil {
 		t.Fatalf("fetch: %v", err)
@@ -244,8 +244,8 @@ func TestProbeUnreachable(t *testing.T) {
 	_, url := serve(t, 10)
 	srvURL := url[:len(url)-len("/file")]
 	// A port nobody listens on: take one and close it.
-	o := bench.NewOrigin(bench.Content{Size: 1})
-	srv, err := bench.Start(o)
+	o := origin.New(origin.Content{Size: 1})
+	srv, err := origin.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,10 +263,10 @@ func TestFetchRetriesTransient(t *testing.T) {
 	const size = 4<<20 + 3
 	for _, tc := range []struct {
 		name string
-		opt  bench.Option
+		opt  origin.Option
 	}{
-		{"503 first", bench.WithFailFirst(3, http.StatusServiceUnavailable)},
-		{"cut bodies", bench.WithCutAfter(300_000)},
+		{"503 first", origin.WithFailFirst(3, http.StatusServiceUnavailable)},
+		{"cut bodies", origin.WithCutAfter(300_000)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -296,11 +296,11 @@ func TestFetchPermanentFailures(t *testing.T) {
 	const size = 4 << 20
 	for _, tc := range []struct {
 		name  string
-		opt   bench.Option
+		opt   origin.Option
 		check func(error) bool
 	}{
-		{"etag changes", bench.WithChangeETagAfter(2), func(err error) bool { return errors.Is(err, segment.ErrChanged) }},
-		{"lying Content-Range", bench.WithLieContentRange(), func(err error) bool {
+		{"etag changes", origin.WithChangeETagAfter(2), func(err error) bool { return errors.Is(err, segment.ErrChanged) }},
+		{"lying Content-Range", origin.WithLieContentRange(), func(err error) bool {
 			var re *segment.RangeError
 			return errors.As(err, &re)
 		}},
@@ -321,7 +321,7 @@ func TestFetchPermanentFailures(t *testing.T) {
 // after the retries, not a hang.
 func TestFetchPersistent500(t *testing.T) {
 	t.Parallel()
-	_, url := serve(t, 2<<20, bench.WithFailFirst(1000, http.StatusInternalServerError))
+	_, url := serve(t, 2<<20, origin.WithFailFirst(1000, http.StatusInternalServerError))
 	// The probe itself fails first: that is the StatusError.
 	_, err := fetch(t, url, 2, 0, segment.Options{Retries: 2})
 	var se *segment.StatusError

@@ -9,12 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"rget/origin"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"rget/bench"
 )
 
 // TestNextMark: the mark never exceeds the bytes expected nor what the
@@ -108,8 +107,8 @@ func TestLowatDownloads(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("seg=%d", seg), func(t *testing.T) {
 			t.Parallel()
-			content := bench.Content{Size: size, Seed: uint64(seg)}
-			srv, err := bench.Start(bench.NewOrigin(content))
+			content := origin.Content{Size: size, Seed: uint64(seg)}
+			srv, err := origin.Start(origin.New(content))
 			if err != nil {
 				t.Fatal(err)
 			}

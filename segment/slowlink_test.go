@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"rget/origin"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"rget/bench"
 	"rget/segment"
 )
 
@@ -27,7 +27,7 @@ func TestSlowLinkFinishes(t *testing.T) {
 		rate = 400e3
 		conn = 8
 	)
-	o, url := serve(t, size, bench.WithRatePerConn(rate))
+	o, url := serve(t, size, origin.WithRatePerConn(rate))
 	start := time.Now()
 	res, err := fetch(t, url, conn, 0, segment.Options{})
 	el := time.Since(start)
@@ -60,8 +60,8 @@ func TestSlowLinkFinishes(t *testing.T) {
 func TestStalledFirstResponse(t *testing.T) {
 	t.Parallel()
 	const size = 4 << 20
-	o := bench.NewOrigin(bench.Content{Size: size, Seed: 33})
-	srv, err := bench.Start(stallHandler(o, 1, false, true), bench.WithRatePerConn(1<<20))
+	o := origin.New(origin.Content{Size: size, Seed: 33})
+	srv, err := origin.Start(stallHandler(o, 1, false, true), origin.WithRatePerConn(1<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +86,8 @@ func TestStalledFirstResponse(t *testing.T) {
 func TestOverlongBody(t *testing.T) {
 	t.Parallel()
 	const size = 3 << 20
-	c := bench.Content{Size: size, Seed: 44}
-	srv, err := bench.StartOverlong(c, 3)
+	c := origin.Content{Size: size, Seed: 44}
+	srv, err := origin.StartOverlong(c, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestOverlongBody(t *testing.T) {
 // as the download, not dropped and asked again.
 func TestProbeBodyIsTheStream(t *testing.T) {
 	t.Parallel()
-	c := bench.Content{Size: 5<<20 + 3, Seed: 46}
+	c := origin.Content{Size: 5<<20 + 3, Seed: 46}
 	var requests, served atomic.Int64
 	url := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)

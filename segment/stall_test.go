@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"rget/origin"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"rget/bench"
 	"rget/segment"
 )
 
@@ -40,7 +40,7 @@ func (s *stallWriter) Write(p []byte) (int, error) {
 func TestFetchStall(t *testing.T) {
 	t.Parallel()
 	const size = 3 << 20
-	o := bench.NewOrigin(bench.Content{Size: size, Seed: size + 1})
+	o := origin.New(origin.Content{Size: size, Seed: size + 1})
 	var ranged atomic.Int64
 	stalling := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Range") != "bytes=0-0" && ranged.Add(1) <= 2 {
@@ -48,7 +48,7 @@ func TestFetchStall(t *testing.T) {
 		}
 		o.ServeHTTP(w, r)
 	})
-	srv, err := bench.Start(stalling)
+	srv, err := origin.Start(stalling)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +73,14 @@ func TestFetchStall(t *testing.T) {
 func TestFetchStallGivesUp(t *testing.T) {
 	t.Parallel()
 	const size = 1 << 20
-	o := bench.NewOrigin(bench.Content{Size: size, Seed: size + 1})
+	o := origin.New(origin.Content{Size: size, Seed: size + 1})
 	stalling := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Range") != "bytes=0-0" {
 			w = &stallWriter{ResponseWriter: w, n: 10, ctx: r.Context()}
 		}
 		o.ServeHTTP(w, r)
 	})
-	srv, err := bench.Start(stalling)
+	srv, err := origin.Start(stalling)
 	if err != nil {
 		t.Fatal(err)
 	}

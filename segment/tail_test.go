@@ -3,7 +3,7 @@ package segment_test
 import (
 	"testing"
 
-	"rget/bench"
+	"rget/origin"
 	"rget/segment"
 )
 
@@ -13,7 +13,7 @@ import (
 func TestFetchSlowConnection(t *testing.T) {
 	t.Parallel()
 	const size = 12 << 20
-	o, url := serve(t, size, bench.WithRatePerConn(8e6), bench.WithSlowConn(4e5))
+	o, url := serve(t, size, origin.WithRatePerConn(8e6), origin.WithSlowConn(4e5))
 	res, err := fetch(t, url, 4, 1<<20, segment.Options{})
 	if err != nil {
 		t.Fatalf("fetch: %v", err)

@@ -1,8 +1,8 @@
-package cli
+package download
 
 // This file drives one download through the packages: probe (segment),
 // resume or start (journal), fetch with the hash cursor and checkpoints
-// running beside it (segment, merge, journal), finalize (merge).
+// running beside it (segment, merge, journal), finalize (merge). See doc.go.
 
 import (
 	"context"
@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +26,7 @@ import (
 )
 
 // durableEvery is how often a checkpoint is durable (data and journal
-// synced); the others, every getConfig.Checkpoint, are cheap (no fsync,
+// synced); the others, every config.Checkpoint, are cheap (no fsync,
 // trusted after a process crash on the same boot).
 const durableEvery = 3 * time.Second
 
@@ -43,27 +45,64 @@ type job struct {
 	resumed          int64         // bytes already on disk when this run began
 }
 
-// download probes, plans, fetches, verifies and publishes.
-func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult, error) {
+// config is Options with the defaults filled in, and the URL.
+type config struct {
+	Options
+	URL string
+}
+
+// Run downloads rawURL as opts say: it probes the server, resumes what an
+// interrupted run left (or starts), fetches the ranges over many
+// connections while hashing the completed prefix and recording progress in
+// the journal, then verifies and publishes the file. It returns when the
+// file is published, or with the first error; an interrupted download
+// (ctx done) leaves its journal for the next Run to resume.
+func Run(ctx context.Context, rawURL string, opts Options) (*Result, error) {
+	cfg := config{Options: opts, URL: rawURL}
+	if cfg.Connections <= 0 {
+		cfg.Connections = 8
+	}
+	if cfg.Checkpoint == 0 {
+		cfg.Checkpoint = defaultCheckpoint
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 20 * time.Second
+	}
+	if cfg.Header == nil {
+		cfg.Header = http.Header{}
+	}
+	cfg.SHA256 = strings.ToLower(strings.TrimSpace(cfg.SHA256))
+	return run(ctx, cfg)
+}
+
+// emit sends e to the caller's OnEvent, if any.
+func (cfg config) emit(e Event) {
+	if cfg.OnEvent != nil {
+		cfg.OnEvent(e)
+	}
+}
+
+// notice reports a line of information.
+func (cfg config) notice(format string, args ...any) {
+	cfg.emit(Event{Kind: EventNotice, Message: fmt.Sprintf(format, args...)})
+}
+
+// run probes, plans, fetches, verifies and publishes.
+func run(ctx context.Context, cfg config) (*Result, error) {
 	start := time.Now()
 	if res, err := alreadyComplete(ctx, cfg, inDir(cfg, cfg.Output), start); res != nil || err != nil {
 		return res, err
 	}
 	client := segment.NewClient(segment.ClientOptions{
-		Connections: cfg.Connections, Insecure: cfg.Insecure, AllowInsecureRedirect: cfg.AllowHTTP,
+		Connections: cfg.Connections, Insecure: cfg.Insecure, AllowInsecureRedirect: cfg.AllowInsecureRedirect,
 	})
 	defer client.CloseIdleConnections()
 	if cfg.Insecure {
-		fmt.Fprintln(stderr, "rget: warning: --insecure: TLS certificates are not verified; anyone on the path can read and change the download")
+		cfg.emit(Event{Kind: EventWarning, Message: "--insecure: TLS certificates are not verified; anyone on the path can read and change the download"})
 	}
-	trace := debugTrace(cfg, stderr)
-	if cfg.Debug {
-		log.SetFlags(0)
-		log.SetPrefix("rget: debug: ")
-		log.SetOutput(stderr)
-	}
+	trace := func(t segment.Trace) { cfg.emit(Event{Kind: EventRequest, Trace: t}) }
 	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{
-		Header: cfg.Header, Retries: cfg.Retries, StallTimeout: cfg.Stall, Trace: trace, KeepStream: true,
+		Header: cfg.Header, Retries: cfg.Retries, StallTimeout: cfg.StallTimeout, Trace: trace, KeepStream: true,
 	})
 	if err != nil {
 		return nil, err
@@ -79,18 +118,18 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 	conns := cfg.Connections
 	if !remote.Ranges {
 		conns = 1
-		note(cfg, stderr, "%s does not serve byte ranges; downloading it as one stream", remote.FinalURL)
+		cfg.notice("%s does not serve byte ranges; downloading it as one stream", remote.FinalURL)
 	}
-	jb, err := prepare(cfg, remote, out, conns, stderr)
+	jb, err := prepare(cfg, remote, out, conns)
 	if err != nil {
 		return nil, err
 	}
 	prog := segment.NewProgress(conns)
 	fetchStart := time.Now()
-	ferr := fetchWithCompanions(ctx, cfg, stderr, jb, prog, func(ctx context.Context) error {
+	ferr := fetchWithCompanions(ctx, cfg, jb, prog, func(ctx context.Context) error {
 		return segment.Fetch(ctx, client, remote, jb.dst(), jb.plan, segment.Options{
 			Connections: conns, Retries: cfg.Retries, Header: remote.Header(cfg.Header), Progress: prog,
-			StallTimeout: cfg.Stall, Trace: trace,
+			StallTimeout: cfg.StallTimeout, Trace: trace,
 		})
 	})
 	lastByte := time.Now()
@@ -103,7 +142,7 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 	}
 	done := time.Now()
 	fetched := prog.Received.Load()
-	return &getResult{
+	return &Result{
 		URL: redact(cfg.URL), FinalURL: redact(remote.FinalURL), Output: out, Size: jb.plan.Size(),
 		SHA256: sum, Verified: cfg.SHA256 != "",
 		Seconds: done.Sub(start).Seconds(), BytesPerSecond: float64(fetched) / max(done.Sub(start).Seconds(), 1e-9),
@@ -114,41 +153,18 @@ func download(ctx context.Context, cfg getConfig, stderr io.Writer) (*getResult,
 	}, nil
 }
 
-// debugTrace returns the --debug printer of requests, or nil.
-func debugTrace(cfg getConfig, w io.Writer) func(segment.Trace) {
-	if !cfg.Debug {
-		return nil
+// redact removes credentials from a URL for display and reports.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
 	}
-	var mu sync.Mutex
-	begin := time.Now()
-	return func(t segment.Trace) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, "rget: debug +%.3fs GET %s Range:%q -> %d, %d bytes in %v", t.Start.Sub(begin).Seconds(),
-			redact(t.URL), t.Range, t.Status, t.Bytes, t.Duration.Round(time.Microsecond))
-		if t.Err != nil {
-			fmt.Fprintf(w, ": %s", oneLine(t.Err))
-		}
-		if t.Conn >= 0 {
-			fmt.Fprintf(w, " [#%d", t.Conn+1)
-			if t.Fresh {
-				fmt.Fprint(w, ", new connection")
-			}
-			fmt.Fprint(w, "]")
-		}
-		fmt.Fprintln(w)
-	}
-}
-
-func note(cfg getConfig, w io.Writer, format string, args ...any) {
-	if !cfg.Quiet {
-		fmt.Fprintf(w, "rget: "+format+"\n", args...)
-	}
+	return u.Redacted()
 }
 
 // alreadyComplete reports a result without downloading when out already
 // holds a file with the expected digest.
-func alreadyComplete(ctx context.Context, cfg getConfig, out string, start time.Time) (*getResult, error) {
+func alreadyComplete(ctx context.Context, cfg config, out string, start time.Time) (*Result, error) {
 	if out == "" || cfg.SHA256 == "" || cfg.Discard {
 		return nil, nil
 	}
@@ -160,14 +176,14 @@ func alreadyComplete(ctx context.Context, cfg getConfig, out string, start time.
 	if err != nil || hex.EncodeToString(sum[:]) != cfg.SHA256 {
 		return nil, nil
 	}
-	return &getResult{
+	return &Result{
 		URL: redact(cfg.URL), Output: out, Size: size, SHA256: cfg.SHA256, Verified: true,
 		Seconds: time.Since(start).Seconds(), AlreadyComplete: true,
 	}, nil
 }
 
 // outputName decides where the file goes.
-func outputName(cfg getConfig, r *segment.Remote) string {
+func outputName(cfg config, r *segment.Remote) string {
 	out := cfg.Output
 	if out == "" {
 		out = segment.FileName(r)
@@ -176,7 +192,7 @@ func outputName(cfg getConfig, r *segment.Remote) string {
 }
 
 // inDir puts a relative name in --dir; "" stays "".
-func inDir(cfg getConfig, name string) string {
+func inDir(cfg config, name string) string {
 	if name == "" || cfg.Dir == "" || filepath.IsAbs(name) {
 		return name
 	}
@@ -184,7 +200,7 @@ func inDir(cfg getConfig, name string) string {
 }
 
 // checkOutput refuses to clobber an existing file without --force.
-func checkOutput(cfg getConfig, out string) error {
+func checkOutput(cfg config, out string) error {
 	if cfg.Discard {
 		return nil
 	}
@@ -203,7 +219,7 @@ func checkOutput(cfg getConfig, out string) error {
 // prepare resumes from the journal when it matches the remote, or starts
 // over: the journal is created before the part file is truncated, so that a
 // crash in between never leaves a journal describing bytes that are gone.
-func prepare(cfg getConfig, r *segment.Remote, out string, conns int, stderr io.Writer) (*job, error) {
+func prepare(cfg config, r *segment.Remote, out string, conns int) (*job, error) {
 	jb := &job{out: out, part: out + ".part", jpath: out + ".rget", policy: policy(cfg)}
 	jb.base = journal.State{
 		URL: journal.RedactURL(cfg.URL), Size: r.Size, ETag: r.ETag, LastModified: r.LastModified, SHA256: cfg.SHA256,
@@ -223,7 +239,7 @@ func prepare(cfg getConfig, r *segment.Remote, out string, conns int, stderr io.
 	jb.f = f
 	canResume := r.Ranges && r.Size > 0 && cfg.Checkpoint >= 0
 	if canResume && !cfg.Restart {
-		ok, err := jb.resume(r, stderr, cfg)
+		ok, err := jb.resume(r, cfg)
 		if err != nil {
 			f.Close()
 			return nil, err
@@ -266,22 +282,22 @@ func (jb *job) start(r *segment.Remote, rs []segment.Range, canResume bool) erro
 // resume opens the journal and part file of an earlier run if they describe
 // this very resource. It reports false (start over) when there is nothing
 // usable, saying why when something was there.
-func (jb *job) resume(r *segment.Remote, stderr io.Writer, cfg getConfig) (bool, error) {
+func (jb *job) resume(r *segment.Remote, cfg config) (bool, error) {
 	j, st, err := journal.Open(jb.jpath)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
-	if diskError(err) {
+	if IsDiskError(err) {
 		// The journal may be fine and the disk is not (full, read-only):
 		// starting over would throw away what it records.
 		return false, fmt.Errorf("resume: %w", err)
 	}
 	if err != nil {
-		note(cfg, stderr, "ignoring the journal %s (%v); starting over", jb.jpath, err)
+		cfg.notice("ignoring the journal %s (%v); starting over", jb.jpath, err)
 		return false, nil
 	}
 	fail := func(format string, args ...any) (bool, error) {
-		note(cfg, stderr, format+"; starting over", args...)
+		cfg.notice(format+"; starting over", args...)
 		return false, j.Close()
 	}
 	if err := st.CheckRemote(r.Size, r.ETag, r.LastModified); err != nil {
@@ -301,7 +317,7 @@ func (jb *job) resume(r *segment.Remote, stderr io.Writer, cfg getConfig) (bool,
 	jb.cursor.Flush = writeback(f)
 	jb.plan = segment.NewLedger(st.Size, toSegment(st.Parts), policy(cfg))
 	jb.resumed = st.BytesDone()
-	note(cfg, stderr, "resuming %s: %s of %s already on disk", jb.out, formatBytes(jb.resumed), formatBytes(st.Size))
+	cfg.notice("resuming %s: %s of %s already on disk", jb.out, FormatSize(jb.resumed), FormatSize(st.Size))
 	return true, nil
 }
 
@@ -428,7 +444,7 @@ func (jb *job) closeJournal() {
 // finalize verifies and publishes the part file, then drops the journal. On
 // a mismatch the part file and journal stay, so a rerun with the right
 // digest publishes without downloading again.
-func (jb *job) finalize(ctx context.Context, cfg getConfig) (string, error) {
+func (jb *job) finalize(ctx context.Context, cfg config) (string, error) {
 	if jb.f == nil {
 		return "", nil
 	}
@@ -460,24 +476,28 @@ func (jb *job) finalize(ctx context.Context, cfg getConfig) (string, error) {
 }
 
 // fetchWithCompanions runs fetch while the hash cursor follows the completed
-// prefix, the journal records progress and the view shows it; they stop
-// when fetch returns.
-func fetchWithCompanions(ctx context.Context, cfg getConfig, stderr io.Writer, jb *job, prog *segment.Progress,
+// prefix and the journal records progress, all in one errgroup: the first
+// failure anywhere (a checkpoint that cannot be written, a hash read that
+// fails) stops the fetch at once. The companions stop when the fetch ends.
+// The caller's view polls the Progress sent with EventFetchStart.
+func fetchWithCompanions(ctx context.Context, cfg config, jb *job, prog *segment.Progress,
 	fetch func(context.Context) error) error {
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var g errgroup.Group
+	g, gctx := errgroup.WithContext(ctx)
+	companions, stop := context.WithCancel(gctx)
+	defer stop()
 	if jb.cursor != nil {
-		g.Go(func() error { return merge.Follow(bg, jb.cursor, jb.plan.Prefix, 20*time.Millisecond) })
+		g.Go(func() error { return merge.Follow(companions, jb.cursor, jb.plan.Prefix, 20*time.Millisecond) })
 	}
-	g.Go(func() error { return jb.checkpoints(bg, cfg.Checkpoint) })
-	v := newView(stderr, cfg.Quiet, filepath.Base(jb.out), jb.plan, prog, jb.resumed)
-	g.Go(func() error { v.run(bg); return nil })
-	err := fetch(ctx)
-	v.finish(err == nil)
-	stop()
-	if werr := g.Wait(); err == nil {
-		err = werr
-	}
+	g.Go(func() error { return jb.checkpoints(companions, cfg.Checkpoint) })
+	cfg.emit(Event{Kind: EventFetchStart, Progress: &Progress{
+		Output: jb.out, Ledger: jb.plan, Counters: prog, Resumed: jb.resumed,
+	}})
+	g.Go(func() error {
+		defer stop()
+		return fetch(gctx)
+	})
+	err := g.Wait()
+	cfg.emit(Event{Kind: EventFetchEnd, Err: err})
 	return err
 }
 
@@ -503,7 +523,7 @@ func sizePart(f *os.File, path string, size int64) error {
 	}
 	if size > 0 {
 		if err := preallocate(f, size); err != nil {
-			return fmt.Errorf("reserve %s for %s: %w", formatBytes(size), path, err)
+			return fmt.Errorf("reserve %s for %s: %w", FormatSize(size), path, err)
 		}
 	}
 	return nil
@@ -511,6 +531,6 @@ func sizePart(f *os.File, path string, size int64) error {
 
 // policy is the scheduler's policy for cfg: a --segment-size the user chose
 // bounds every request.
-func policy(cfg getConfig) segment.Policy {
+func policy(cfg config) segment.Policy {
 	return segment.Policy{NoJoin: cfg.SegmentSize > 0}
 }

@@ -1,4 +1,4 @@
-package bench
+package origin
 
 // This file holds Server: a real net/http server on a loopback port, whose
 // connections are paced (WithRatePerConn, WithSlowConn) and tracked, so that

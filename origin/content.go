@@ -1,4 +1,4 @@
-package bench
+package origin
 
 // This file holds the synthetic content the origin serves: bytes of any size
 // that are a pure function of (Size, Seed, offset), so any range can be

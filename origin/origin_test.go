@@ -1,4 +1,4 @@
-package bench
+package origin
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 // startOrigin serves c with opts on a fresh Server closed at cleanup.
 func startOrigin(t *testing.T, c Content, opts ...Option) (*Origin, *Server) {
 	t.Helper()
-	o := NewOrigin(c, opts...)
+	o := New(c, opts...)
 	srv, err := Start(o)
 	if err != nil {
 		t.Fatalf("Start: %v", err)

@@ -1,4 +1,4 @@
-package bench
+package origin
 
 import (
 	"bytes"
@@ -174,7 +174,7 @@ func TestWithSlowConn(t *testing.T) {
 func TestStartOptions(t *testing.T) {
 	t.Parallel()
 	c := Content{Size: 100_000, Seed: 1}
-	srv, err := Start(NewOrigin(c, WithRatePerConn(1000)), WithRatePerConn(0))
+	srv, err := Start(New(c, WithRatePerConn(1000)), WithRatePerConn(0))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -201,7 +201,7 @@ func TestStartOptions(t *testing.T) {
 
 func TestServerCloseIdempotent(t *testing.T) {
 	t.Parallel()
-	srv, err := Start(NewOrigin(Content{Size: 10}))
+	srv, err := Start(New(Content{Size: 10}))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -221,7 +221,7 @@ func TestServerCloseIdempotent(t *testing.T) {
 func TestServerCloseDuringSlowTransfer(t *testing.T) {
 	t.Parallel()
 	arrived := make(chan struct{}, 1)
-	o := NewOrigin(Content{Size: 1 << 20}, WithRatePerConn(1000),
+	o := New(Content{Size: 1 << 20}, WithRatePerConn(1000),
 		WithOnRequest(func(*http.Request) { arrived <- struct{}{} }))
 	srv, err := Start(o)
 	if err != nil {
@@ -309,7 +309,7 @@ func TestPacedConnUnlimited(t *testing.T) {
 
 func BenchmarkOriginUnlimited(b *testing.B) {
 	c := Content{Size: 64 << 20, Seed: 1}
-	srv, err := Start(NewOrigin(c))
+	srv, err := Start(New(c))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package cli
+package download
 
 import (
 	"errors"

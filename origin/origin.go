@@ -1,4 +1,4 @@
-package bench
+package origin
 
 // This file holds the Origin: the http.Handler that serves one Content with
 // correct HTTP range semantics, plus a few helper routes, and counts what it
@@ -57,7 +57,7 @@ type Origin struct {
 // NewOrigin returns an Origin serving c with opts. Connection-level options
 // (WithRatePerConn, WithSlowConn) take effect when the Origin is served by
 // Start.
-func NewOrigin(c Content, opts ...Option) *Origin {
+func New(c Content, opts ...Option) *Origin {
 	return &Origin{content: c, cfg: newConfig(opts)}
 }
 

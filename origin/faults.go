@@ -1,4 +1,4 @@
-package bench
+package origin
 
 // This file holds the origin's options and the response-writer wrapper that
 // injects body-level faults (cut bodies, lying Content-Range, hidden range

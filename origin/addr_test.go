@@ -1,4 +1,4 @@
-package bench
+package origin
 
 import (
 	"net/http"
@@ -19,7 +19,7 @@ func TestWithAddr(t *testing.T) {
 		t.Errorf("URL = %q", srv.URL)
 	}
 	taken := strings.TrimPrefix(srv.URL, "http://")
-	if srv2, err := Start(NewOrigin(Content{Size: 1}, WithAddr(taken))); err == nil {
+	if srv2, err := Start(New(Content{Size: 1}, WithAddr(taken))); err == nil {
 		srv2.Close()
 		t.Fatalf("Start on %s, which is taken, succeeded: WithAddr was ignored", taken)
 	} else if !strings.Contains(err.Error(), "listen") {

@@ -1,4 +1,4 @@
-package bench
+package origin
 
 // This file holds pacedConn, the net.Conn wrapper that caps one connection's
 // send rate with a token bucket.

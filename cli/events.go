@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"rget/download"
+)
+
+// events shows a download's events on the terminal: notices (unless -q),
+// warnings, --debug request lines, and the progress view, which runs on a
+// goroutine of its own from the fetch's start to its end.
+type events struct {
+	cfg    getConfig
+	w      io.Writer
+	begin  time.Time
+	mu     sync.Mutex // one --debug line at a time
+	view   view
+	stop   context.CancelFunc
+	viewWG sync.WaitGroup
+}
+
+func newEvents(cfg getConfig, w io.Writer) *events {
+	return &events{cfg: cfg, w: w, begin: time.Now()}
+}
+
+// handle is the download's OnEvent.
+func (e *events) handle(ev download.Event) {
+	switch ev.Kind {
+	case download.EventNotice:
+		if !e.cfg.Quiet {
+			fmt.Fprintf(e.w, "rget: %s\n", ev.Message)
+		}
+	case download.EventWarning:
+		fmt.Fprintf(e.w, "rget: warning: %s\n", ev.Message)
+	case download.EventRequest:
+		if e.cfg.Debug {
+			e.debug(ev)
+		}
+	case download.EventFetchStart:
+		p := ev.Progress
+		e.view = newView(e.w, e.cfg.Quiet, filepath.Base(p.Output), p.Ledger, p.Counters, p.Resumed)
+		ctx, cancel := context.WithCancel(context.Background())
+		e.stop = cancel
+		e.viewWG.Add(1)
+		go func() {
+			defer e.viewWG.Done()
+			e.view.run(ctx)
+		}()
+	case download.EventFetchEnd:
+		e.endView(ev.Err == nil)
+	}
+}
+
+// endView draws the view's last frame and waits for its goroutine.
+func (e *events) endView(ok bool) {
+	if e.view == nil {
+		return
+	}
+	e.view.finish(ok)
+	e.stop()
+	e.viewWG.Wait()
+	e.view = nil
+}
+
+// close ends a view the download left running (it returned early).
+func (e *events) close() { e.endView(false) }
+
+// debug prints one --debug line for a request.
+func (e *events) debug(ev download.Event) {
+	t := ev.Trace
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fmt.Fprintf(e.w, "rget: debug +%.3fs GET %s Range:%q -> %d, %d bytes in %v", t.Start.Sub(e.begin).Seconds(),
+		redact(t.URL), t.Range, t.Status, t.Bytes, t.Duration.Round(time.Microsecond))
+	if t.Err != nil {
+		fmt.Fprintf(e.w, ": %s", oneLine(t.Err))
+	}
+	if t.Conn >= 0 {
+		fmt.Fprintf(e.w, " [#%d", t.Conn+1)
+		if t.Fresh {
+			fmt.Fprint(e.w, ", new connection")
+		}
+		fmt.Fprint(e.w, "]")
+	}
+	fmt.Fprintln(e.w)
+}

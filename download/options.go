@@ -1,0 +1,146 @@
+package download
+
+import (
+	"net/http"
+	"time"
+
+	"rget/merge"
+	"rget/segment"
+)
+
+// Options configures Run. The zero value downloads with 8 connections into
+// the server's name for the file in the current directory, with a journal
+// for resume and no expected digest.
+type Options struct {
+	// Output is the file to publish. If empty, the name is derived as
+	// `rget get` does: the Content-Disposition filename, else the last
+	// element of the URL path, sanitized (no directories, no "..").
+	Output string
+	// Dir is the directory a derived or relative Output goes in. If empty,
+	// the current directory.
+	Dir string
+	// Connections is the number of connections at once. If zero, 8.
+	Connections int
+	// SHA256 is the expected digest in hex. If empty, the digest is
+	// computed and returned but not compared. A mismatch is a
+	// *ChecksumError, and nothing is published.
+	SHA256 string
+	// Force replaces an existing Output. If false, an existing file is an
+	// error (unless it already has the expected SHA256: then nothing is
+	// downloaded).
+	Force bool
+	// Restart ignores the journal an interrupted earlier run left.
+	Restart bool
+	// Checkpoint is the interval of cheap journal records (durable ones
+	// are every 3 s). If zero, 100 ms; negative disables the journal, so
+	// an interrupted download cannot resume.
+	Checkpoint time.Duration
+	// StallTimeout drops a request whose body delivers nothing for this
+	// long. If zero, 20 s.
+	StallTimeout time.Duration
+	// Retries is how many failures in a row one range may have before the
+	// download fails. If zero, 8; negative means none.
+	Retries int
+	// SegmentSize is the size of the planned ranges, and the most one
+	// request asks for. If zero, picked from the size and connections.
+	SegmentSize int64
+	// Header holds extra request headers. Credentials in it (Authorization,
+	// Cookie) are sent only to the host asked, never after a redirect to
+	// another host nor from https to http.
+	Header http.Header
+	// Insecure skips TLS certificate verification.
+	Insecure bool
+	// AllowInsecureRedirect follows a redirect from https to http. If
+	// false, such a redirect fails.
+	AllowInsecureRedirect bool
+	// Discard throws the bytes away instead of writing a file (for
+	// benchmarks): no part file, no journal, no hash, nothing published.
+	Discard bool
+	// OnEvent, if set, receives the download's events (notices, each
+	// request, the start and end of the fetch) on Run's goroutine. It must
+	// not block for long.
+	OnEvent func(Event)
+}
+
+// Result is what one download did.
+type Result struct {
+	URL            string  `json:"url"`
+	FinalURL       string  `json:"final_url"`
+	Output         string  `json:"output"`
+	Size           int64   `json:"size"`
+	SHA256         string  `json:"sha256"`
+	Verified       bool    `json:"verified"` // compared with Options.SHA256
+	Seconds        float64 `json:"seconds"`
+	BytesPerSecond float64 `json:"bytes_per_second"`
+	Connections    int     `json:"connections"`
+	Segments       int     `json:"segments"`
+	Splits         int     `json:"splits"`
+	Retries        int64   `json:"retries"`
+	Ranges         bool    `json:"ranges"`
+	// Resumed is how many bytes were already on disk from an earlier run;
+	// Fetched is how many this run received (BytesPerSecond is over those).
+	Resumed int64 `json:"resumed_bytes"`
+	Fetched int64 `json:"fetched_bytes"`
+	// VerifySeconds is the time from the last byte received to the file
+	// verified and published.
+	VerifySeconds float64 `json:"verify_seconds"`
+	// StartupSeconds is the time from the start to the first range
+	// request: probe, journal, part file.
+	StartupSeconds float64 `json:"startup_seconds"`
+	// AlreadyComplete: the output existed with the expected digest and
+	// nothing was downloaded.
+	AlreadyComplete bool `json:"already_complete,omitempty"`
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	// EventNotice is a line of information (resuming, starting over, a
+	// server without ranges): Message.
+	EventNotice EventKind = iota
+	// EventWarning is a line the user must see even when quiet: Message.
+	EventWarning
+	// EventRequest is one finished HTTP request: Trace.
+	EventRequest
+	// EventFetchStart: the fetch begins; Progress can be read until
+	// EventFetchEnd.
+	EventFetchStart
+	// EventFetchEnd: the fetch ended; Err is why it failed, nil when every
+	// byte arrived (verification and publishing follow).
+	EventFetchEnd
+)
+
+// Event is one thing a download reports to Options.OnEvent.
+type Event struct {
+	Kind     EventKind
+	Message  string
+	Trace    segment.Trace
+	Progress *Progress
+	Err      error
+}
+
+// Progress is a running fetch's state, for a view to poll between
+// EventFetchStart and EventFetchEnd: every field is safe to read at any
+// time.
+type Progress struct {
+	// Output is the file being downloaded.
+	Output string
+	// Ledger is the byte accounting: Size, Done (each byte once, resumed
+	// bytes included), Prefix.
+	Ledger *segment.Ledger
+	// Counters are the bytes received in total and by each connection,
+	// and what each connection is fetching.
+	Counters *segment.Progress
+	// Resumed is how many bytes were on disk before this run.
+	Resumed int64
+}
+
+// ChecksumError is a file whose SHA-256 is not the one expected.
+type ChecksumError = merge.ChecksumError
+
+// SizeError is a file whose size is not the one announced.
+type SizeError = merge.SizeError
+
+// StatusError is an HTTP error status answered by the server.
+type StatusError = segment.StatusError
