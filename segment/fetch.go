@@ -28,9 +28,13 @@ type Options struct {
 	// Backoff is the wait before retry attempt (1-based). If nil,
 	// exponential from 250 ms to 15 s with jitter. Tests set it to return 0.
 	Backoff func(attempt int) time.Duration
-	// Header holds extra request headers (credentials, User-Agent).
+	// Header holds extra request headers (credentials, User-Agent), as
+	// sent to the URL first asked: Fetch drops the credentials among them
+	// when the final URL is on another host or plain http (Remote.Header).
 	Header http.Header
-	// Progress receives byte counts as they arrive. May be nil.
+	// Progress receives byte counts as they arrive. May be nil; if not, it
+	// must have a ConnProgress for each connection (NewProgress), or Fetch
+	// fails.
 	Progress *Progress
 	// Trace, if set, is called after every request with what it did
 	// (rget get --debug).
@@ -122,9 +126,14 @@ type fetcher struct {
 func Fetch(ctx context.Context, client *http.Client, r *Remote, dst io.WriterAt, led *Ledger, opts Options) error {
 	opts.defaults()
 	prog := opts.Progress
-	if prog == nil || len(prog.Conns) < opts.Connections {
+	if prog == nil {
 		prog = NewProgress(opts.Connections)
+	} else if len(prog.Conns) < opts.Connections {
+		return fmt.Errorf("segment: Progress for %d connections, fetching with %d", len(prog.Conns), opts.Connections)
 	}
+	// Credentials stay with the host they were meant for, whatever the
+	// caller passes (see Remote.Header).
+	opts.Header = r.Header(opts.Header)
 	f := &fetcher{client: client, remote: r, dst: dst, led: led, opts: opts, prog: prog}
 	if !r.Ranges {
 		return f.stream(ctx, &prog.Conns[0])

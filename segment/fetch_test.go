@@ -56,7 +56,10 @@ func fetchRemote(ctx context.Context, t *testing.T, client *http.Client, r *segm
 	}
 	plan := segment.NewLedger(r.Size, segment.Split(r.Size, seg), segment.Policy{})
 	prog := segment.NewProgress(conns)
-	opts.Connections, opts.Progress = conns, prog
+	opts.Connections = conns
+	if opts.Progress == nil {
+		opts.Progress = prog
+	}
 	if opts.Backoff == nil {
 		opts.Backoff = noBackoff
 	}
