@@ -88,7 +88,13 @@ func oneLine(err error) string {
 // run is the whole program but for the process itself: tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	app := newApp(stdout, stderr)
-	return app.RunContext(ctx, normalizeArgs(app, args))
+	err := app.RunContext(ctx, normalizeArgs(app, args))
+	if err != nil && ctx.Err() != nil && !errors.Is(err, errInterrupted) {
+		// Every command stopped by a signal exits 130, whatever failed
+		// on the way out.
+		return fmt.Errorf("%w: %w", errInterrupted, err)
+	}
+	return err
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

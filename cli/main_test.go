@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"rget/download"
@@ -311,6 +312,28 @@ func TestBarView(t *testing.T) {
 		<-done
 		if !strings.Contains(buf.String(), "file.bin") {
 			t.Errorf("conns=%d: view output lacks the name: %q", conns, buf.String())
+		}
+	}
+}
+
+// TestInterruptedCommandsExit130: every command stopped by a signal (its
+// context done) exits 130, verify and status included.
+func TestInterruptedCommandsExit130(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, base := startOrigin(t, 1<<20)
+	for _, args := range [][]string{
+		{"verify", file, "--sha256", strings.Repeat("0", 64)},
+		{"get", base + "/file", "-o", filepath.Join(t.TempDir(), "out"), "-q"},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := run(ctx, append([]string{"rget"}, args...), io.Discard, io.Discard)
+		if got := exitCode(err); got != 130 {
+			t.Errorf("rget %v interrupted: exit %d (%v), want 130", args, got, err)
 		}
 	}
 }
