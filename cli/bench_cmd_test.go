@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"rget/download"
 	"rget/origin"
@@ -22,7 +23,7 @@ import (
 // --runs 1 --json` end to end, its JSON checked.
 func TestBenchJSON(t *testing.T) {
 	t.Parallel()
-	code, stdout, stderr := rget(t, "bench", "--size", "32MiB", "-c", "1,4", "--runs", "1", "--json")
+	code, stdout, stderr := rget(t, "bench", "--inline-origin", "--size", "32MiB", "-c", "1,4", "--runs", "1", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
@@ -71,7 +72,7 @@ func TestBenchJSON(t *testing.T) {
 func TestBenchCappedDiscardPlot(t *testing.T) {
 	t.Parallel()
 	plot := filepath.Join(t.TempDir(), "chart.svg")
-	code, stdout, stderr := rget(t, "bench", "--size", "2MiB", "-c", "2", "--runs", "1",
+	code, stdout, stderr := rget(t, "bench", "--inline-origin", "--size", "2MiB", "-c", "2", "--runs", "1",
 		"--rate-per-conn", "50MB", "--discard", "--plot", plot, "--dir", t.TempDir())
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
@@ -238,5 +239,22 @@ func BenchmarkGet(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestBenchChildOrigin runs the built binary's `rget bench`, whose origin is
+// a child `rget serve` process (in-process tests use --inline-origin: a
+// test binary cannot serve as `rget serve`).
+func TestBenchChildOrigin(t *testing.T) {
+	t.Parallel()
+	bin := buildRget(t)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "bench", "--size", "2MiB", "-c", "2", "--runs", "1", "--json")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("rget bench: %v; stderr:\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "child `rget serve` process") {
+		t.Errorf("the report does not say the origin ran in a child process:\n%s", stdout.String())
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"rget/bench"
@@ -63,7 +62,7 @@ func benchSetup(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchT
 	if d := time.Since(start); d > 2*time.Second {
 		fmt.Fprintf(stderr, "rget: bench: SHA-256 of the synthetic content computed in %.1f s\n", d.Seconds())
 	}
-	inline := cfg.InlineOrigin || testing.Testing() // a test binary cannot serve as `rget serve`
+	inline := cfg.InlineOrigin
 	url, stop, err := startSynthetic(content, cfg.RatePerConn, cfg.Latency, inline)
 	if err != nil {
 		return nil, err
