@@ -25,23 +25,36 @@ type rssWatch struct {
 	peak chan int64
 }
 
-// watchPeakRSS starts sampling the VmHWM of process pid. VmHWM only grows
+// watchPeakRSS starts sampling the VmHWM of process pid once it runs its
+// own program (before its exec, /proc shows this process's). VmHWM only grows
 // while the process lives, so the last sample is within rssSampleEvery of
 // its peak; sampling ends when the process is a zombie (no VmHWM) or stop
 // is called.
 func watchPeakRSS(pid int) *rssWatch {
 	w := &rssWatch{done: make(chan struct{}), peak: make(chan int64, 1)}
-	path := "/proc/" + strconv.Itoa(pid) + "/status"
+	dir := "/proc/" + strconv.Itoa(pid)
+	self, _ := os.Readlink("/proc/self/exe")
+	child := pid != os.Getpid()
 	go func() {
 		var peak int64
 		t := time.NewTicker(rssSampleEvery)
 		defer t.Stop()
+		started := procStart(dir)
 		for {
-			n, ok := procHWM(path)
+			// A sample counts only while the process is the one watched
+			// (once it is reaped its PID may be another's) and, for a
+			// child, once it runs its own program (before its exec it
+			// shares this process's memory, and its VmHWM is ours).
+			if procStart(dir) != started || started == "" {
+				break
+			}
+			n, ok := procHWM(dir + "/status")
 			if !ok {
 				break
 			}
-			peak = max(peak, n)
+			if exe, err := os.Readlink(dir + "/exe"); !child || (err == nil && exe != self) {
+				peak = max(peak, n)
+			}
 			select {
 			case <-t.C:
 				continue
@@ -138,4 +151,25 @@ func maxrssBytes(v int64) int64 {
 		return v
 	}
 	return v << 10
+}
+
+// procStart returns the start time of the process whose /proc directory is
+// dir (field 22 of its stat), "" if it cannot be read: with the PID, it
+// names one process for its whole life.
+func procStart(dir string) string {
+	b, err := os.ReadFile(dir + "/stat")
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19] // field 22: fields after the name start at field 3
 }
