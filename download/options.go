@@ -57,8 +57,9 @@ type Options struct {
 	// benchmarks): no part file, no journal, no hash, nothing published.
 	Discard bool
 	// OnEvent, if set, receives the download's events (notices, each
-	// request, the start and end of the fetch) on Run's goroutine. It must
-	// not block for long.
+	// request, the start and end of the fetch), one call at a time (a
+	// request's event comes from the goroutine of its connection, which
+	// waits for the call: it must not block for long).
 	OnEvent func(Event)
 }
 

@@ -6,6 +6,7 @@ package download
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,12 +44,34 @@ type job struct {
 	policy           segment.Policy
 	base             journal.State // what is recorded besides the plan and hash
 	resumed          int64         // bytes already on disk when this run began
+	// syncData and commit are the two steps of a checkpoint (see
+	// checkpoint): fdatasync of the part file, and the journal's Commit.
+	// Tests replace them to see their order and to make them fail.
+	syncData func() error
+	commit   func(st journal.State, durable bool) error
+	wrap     func(func(journal.State, bool) error) func(journal.State, bool) error
+}
+
+// useJournal makes j the download's journal, and sets the checkpoint's
+// steps.
+func (jb *job) useJournal(j *journal.Journal) {
+	jb.j = j
+	jb.syncData = func() error { return datasync(jb.f) }
+	jb.commit = j.Commit
+	if jb.wrap != nil {
+		jb.commit = jb.wrap(jb.commit)
+	}
 }
 
 // config is Options with the defaults filled in, and the URL.
 type config struct {
 	Options
 	URL string
+	// wrapCommit, if set, wraps the journal's Commit: the seam through
+	// which tests make a checkpoint fail in the middle of a download.
+	wrapCommit func(commit func(journal.State, bool) error) func(journal.State, bool) error
+	// emitMu makes the calls of OnEvent one at a time.
+	emitMu *sync.Mutex
 }
 
 // Run downloads rawURL as opts say: it probes the server, resumes what an
@@ -58,7 +81,17 @@ type config struct {
 // file is published, or with the first error; an interrupted download
 // (ctx done) leaves its journal for the next Run to resume.
 func Run(ctx context.Context, rawURL string, opts Options) (*Result, error) {
-	cfg := config{Options: opts, URL: rawURL}
+	cfg := withDefaults(config{Options: opts, URL: rawURL})
+	if cfg.SHA256 != "" {
+		if b, err := hex.DecodeString(cfg.SHA256); err != nil || len(b) != sha256.Size {
+			return nil, fmt.Errorf("expected SHA-256 %q: not 64 hex digits", opts.SHA256)
+		}
+	}
+	return run(ctx, cfg)
+}
+
+// withDefaults fills in the zero fields of cfg's Options.
+func withDefaults(cfg config) config {
 	if cfg.Connections <= 0 {
 		cfg.Connections = 8
 	}
@@ -72,12 +105,15 @@ func Run(ctx context.Context, rawURL string, opts Options) (*Result, error) {
 		cfg.Header = http.Header{}
 	}
 	cfg.SHA256 = strings.ToLower(strings.TrimSpace(cfg.SHA256))
-	return run(ctx, cfg)
+	cfg.emitMu = new(sync.Mutex)
+	return cfg
 }
 
 // emit sends e to the caller's OnEvent, if any.
 func (cfg config) emit(e Event) {
 	if cfg.OnEvent != nil {
+		cfg.emitMu.Lock()
+		defer cfg.emitMu.Unlock()
 		cfg.OnEvent(e)
 	}
 }
@@ -220,7 +256,7 @@ func checkOutput(cfg config, out string) error {
 // over: the journal is created before the part file is truncated, so that a
 // crash in between never leaves a journal describing bytes that are gone.
 func prepare(cfg config, r *segment.Remote, out string, conns int) (*job, error) {
-	jb := &job{out: out, part: out + ".part", jpath: out + ".rget", policy: policy(cfg)}
+	jb := &job{out: out, part: out + ".part", jpath: out + ".rget", policy: policy(cfg), wrap: cfg.wrapCommit}
 	jb.base = journal.State{
 		URL: journal.RedactURL(cfg.URL), Size: r.Size, ETag: r.ETag, LastModified: r.LastModified, SHA256: cfg.SHA256,
 	}
@@ -265,7 +301,7 @@ func (jb *job) start(r *segment.Remote, rs []segment.Range, canResume bool) erro
 		if err != nil {
 			return fmt.Errorf("create journal: %w", err)
 		}
-		jb.j = j
+		jb.useJournal(j)
 	} else if err := journal.Remove(jb.jpath); err != nil {
 		return err
 	}
@@ -313,7 +349,8 @@ func (jb *job) resume(r *segment.Remote, cfg config) (bool, error) {
 			cursor = c
 		}
 	}
-	jb.j, jb.cursor = j, cursor
+	jb.useJournal(j)
+	jb.cursor = cursor
 	jb.cursor.Flush = writeback(f)
 	jb.plan = segment.NewLedger(st.Size, toSegment(st.Parts), policy(cfg))
 	jb.resumed = st.BytesDone()
@@ -371,8 +408,8 @@ func (discard) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
 // completed prefix; a durable checkpoint syncs the data first, so the
 // journal never leads the data.
 func (jb *job) checkpoint(durable bool) error {
-	if jb.j == nil {
-		return nil
+	if jb.commit == nil {
+		return nil // no journal
 	}
 	st := jb.base
 	if off, hs, err := jb.cursor.State(); err == nil && off > 0 {
@@ -380,11 +417,11 @@ func (jb *job) checkpoint(durable bool) error {
 	}
 	st.Parts = toJournal(jb.plan.Snapshot())
 	if durable {
-		if err := datasync(jb.f); err != nil {
+		if err := jb.syncData(); err != nil {
 			return fmt.Errorf("sync %s: %w", jb.part, err)
 		}
 	}
-	if err := jb.j.Commit(st, durable); err != nil {
+	if err := jb.commit(st, durable); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", jb.jpath, err)
 	}
 	return nil

@@ -1,0 +1,173 @@
+package download
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"rget/journal"
+	"rget/merge"
+	"rget/origin"
+	"rget/segment"
+)
+
+// TestCheckpointOrder: a durable checkpoint syncs the data before the
+// journal record that claims it, a cheap one does not sync, and a failed
+// sync records nothing.
+func TestCheckpointOrder(t *testing.T) {
+	t.Parallel()
+	f, err := os.Create(filepath.Join(t.TempDir(), "x.part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var steps []string
+	var syncErr error
+	jb := &job{
+		f: f, part: f.Name(), cursor: merge.NewCursor(f),
+		plan:     segment.NewLedger(10, []segment.Range{{Start: 0, End: 10, Done: 4}}, segment.Policy{}),
+		syncData: func() error { steps = append(steps, "sync"); return syncErr },
+		commit: func(st journal.State, durable bool) error {
+			steps = append(steps, "commit")
+			if got := st.Parts[0].Done; got != 4 {
+				t.Errorf("recorded Done %d, want 4", got)
+			}
+			return nil
+		},
+	}
+	for _, tc := range []struct {
+		durable bool
+		syncErr error
+		want    string
+	}{
+		{true, nil, "sync commit"},
+		{false, nil, "commit"},
+		{true, errors.New("EIO"), "sync"},
+	} {
+		steps, syncErr = nil, tc.syncErr
+		err := jb.checkpoint(tc.durable)
+		if got := strings.Join(steps, " "); got != tc.want {
+			t.Errorf("checkpoint(durable %v, sync error %v): steps %q, want %q", tc.durable, tc.syncErr, got, tc.want)
+		}
+		if (err != nil) != (tc.syncErr != nil) {
+			t.Errorf("checkpoint(durable %v, sync error %v) = %v", tc.durable, tc.syncErr, err)
+		}
+	}
+}
+
+// TestFailingCheckpointStopsTheFetch: a journal that cannot be written
+// stops the download at once, not after the last byte.
+func TestFailingCheckpointStopsTheFetch(t *testing.T) {
+	t.Parallel()
+	const size = 32 << 20 // 16 s at 2 × 1 MiB/s: it must stop long before
+	o := origin.New(origin.Content{Size: size, Seed: 3}, origin.WithRatePerConn(1<<20))
+	srv, err := origin.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	var calls atomic.Int64
+	broken := errors.New("journal device gone")
+	cfg := config{
+		URL: srv.URL + "/file",
+		Options: Options{
+			Output: filepath.Join(t.TempDir(), "out"), Connections: 2,
+			Checkpoint: 10 * time.Millisecond, StallTimeout: time.Minute, Header: nil,
+		},
+		wrapCommit: func(commit func(journal.State, bool) error) func(journal.State, bool) error {
+			return func(st journal.State, durable bool) error {
+				if calls.Add(1) >= 3 {
+					return broken
+				}
+				return commit(st, durable)
+			}
+		},
+	}
+	_, err = run(deadline(t), withDefaults(cfg))
+	if !errors.Is(err, broken) {
+		t.Fatalf("Run = %v, want the checkpoint's failure", err)
+	}
+	if served := o.BytesServed(); served > size/4 {
+		t.Errorf("origin served %d of %d bytes before the download stopped", served, size)
+	}
+}
+
+// deadline bounds a test's download.
+func deadline(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestRunEvents: the events of a download come in order, from Run's
+// goroutine: the fetch starts with a Progress that counts every byte once,
+// each request is reported, the fetch ends without error.
+func TestRunEvents(t *testing.T) {
+	t.Parallel()
+	const size = 5<<20 + 11
+	c := origin.Content{Size: size, Seed: 5}
+	srv, err := origin.Start(origin.New(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	var mu sync.Mutex
+	var kinds []EventKind
+	var prog *Progress
+	requests := 0
+	res, err := Run(deadline(t), srv.URL+"/file", Options{
+		Dir: t.TempDir(), Connections: 3,
+		OnEvent: func(e Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch e.Kind {
+			case EventRequest:
+				requests++
+				return
+			case EventFetchStart:
+				prog = e.Progress
+			case EventFetchEnd:
+				if e.Err != nil {
+					t.Errorf("fetch ended with %v", e.Err)
+				}
+			}
+			kinds = append(kinds, e.Kind)
+		},
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(kinds) != 2 || kinds[0] != EventFetchStart || kinds[1] != EventFetchEnd {
+		t.Errorf("events %v, want fetch start then fetch end", kinds)
+	}
+	if prog == nil || prog.Ledger.Done() != size || prog.Ledger.Size() != size {
+		t.Errorf("progress at the end: %+v, want %d bytes done", prog, size)
+	}
+	if requests < 2 {
+		t.Errorf("%d requests reported, want the probe and the ranges", requests)
+	}
+	sum := sha256.Sum256(mustRead(t, res.Output))
+	if want := c.SHA256(); sum != want || res.SHA256 != hex.EncodeToString(want[:]) {
+		t.Errorf("file sha256 %x, result %s; want %x", sum, res.SHA256, want)
+	}
+	if filepath.Base(res.Output) != "file" {
+		t.Errorf("derived name %q, want %q", filepath.Base(res.Output), "file")
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
