@@ -12,9 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"rget/origin"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -113,7 +111,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 			return fmt.Errorf("serve: %w", err)
 		}
 		defer root.Close()
-		h, what, route = withLatency(dirHandler(root), cfg.Latency), cfg.Dir, "/"
+		h, what, route = origin.Delayed(origin.Dir(root), cfg.Latency), cfg.Dir, "/"
 	} else {
 		content := origin.Content{Size: cfg.Synthetic, Seed: cfg.Seed}
 		h = origin.New(content, origin.WithLatency(cfg.Latency))
@@ -151,39 +149,4 @@ func displayURL(base string) string {
 		u.Host = net.JoinHostPort("127.0.0.1", u.Port())
 	}
 	return u.String()
-}
-
-// dirHandler serves the files under root as http.FileServer does (Range,
-// If-Range, Last-Modified, directory listings), adding a strong ETag made
-// of the file's modification time and size, as nginx does. os.Root keeps
-// every request inside the directory, symbolic links included.
-func dirHandler(root *os.Root) http.Handler {
-	files := http.FileServerFS(root.FS())
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-		if name == "" {
-			name = "."
-		}
-		if fi, err := root.Stat(name); err == nil && fi.Mode().IsRegular() {
-			w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.ModTime().UnixNano(), fi.Size()))
-		}
-		files.ServeHTTP(w, r)
-	})
-}
-
-// withLatency delays every request by d (none if d is zero); the wait ends
-// early if the request's context is done.
-func withLatency(h http.Handler, d time.Duration) http.Handler {
-	if d <= 0 {
-		return h
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			h.ServeHTTP(w, r)
-		case <-r.Context().Done():
-		}
-	})
 }
