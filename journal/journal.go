@@ -10,8 +10,8 @@ import (
 	"hash"
 	"os"
 	"path/filepath"
+	"rget/internal/durable"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -229,7 +229,7 @@ func (j *Journal) replace(d, c []byte) error {
 	}
 	j.durable = append(j.durable[:0], d...)
 	j.cheap = append(j.cheap[:0], c...)
-	if err := syncDir(filepath.Dir(j.path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(j.path)); err != nil {
 		j.broken = true // the rename may not survive a power loss
 		return err
 	}
@@ -272,25 +272,8 @@ func Remove(path string) error {
 			return fmt.Errorf("journal: %w", err)
 		}
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("journal %s: remove: %w", path, err)
 	}
 	return nil
-}
-
-// syncDir makes a rename or removal in dir durable. File systems that cannot
-// sync a directory (EINVAL) are taken at their word.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if errors.Is(err, syscall.EINVAL) {
-		err = nil
-	}
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

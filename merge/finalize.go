@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"rget/internal/durable"
 	"syscall"
 )
 
@@ -96,7 +97,7 @@ func Publish(part, final string, replace bool) error {
 		if err := os.Rename(part, final); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
-		return SyncDir(filepath.Dir(final))
+		return durable.SyncDir(filepath.Dir(final))
 	}
 	err := os.Link(part, final)
 	switch {
@@ -117,23 +118,7 @@ func Publish(part, final string, replace bool) error {
 	default:
 		return fmt.Errorf("publish: %w", err)
 	}
-	return SyncDir(filepath.Dir(final))
-}
-
-// SyncDir fsyncs a directory so that a rename or create in it is durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
+	return durable.SyncDir(filepath.Dir(final))
 }
 
 // HashFile returns the SHA-256 of the file at path.
