@@ -19,7 +19,7 @@ import (
 type Options struct {
 	// Connections is the number of ranges fetched at once. If zero, 8.
 	Connections int
-	// BufferSize is each connection's copy buffer. If zero, 16 MiB shared
+	// BufferSize is each connection's copy buffer. If zero, 32 MiB shared
 	// by the connections, within [64 KiB, 256 KiB] each: many connections
 	// take smaller buffers, so memory stays bounded.
 	BufferSize int
@@ -154,7 +154,7 @@ func (o *Options) defaults() {
 		o.Connections = 8
 	}
 	if o.BufferSize <= 0 {
-		o.BufferSize = min(max((16<<20)/o.Connections, 64<<10), 256<<10)
+		o.BufferSize = min(max((32<<20)/o.Connections, 64<<10), 256<<10)
 	}
 	if o.Retries == 0 {
 		o.Retries = 8
@@ -178,7 +178,8 @@ func defaultBackoff(attempt int) time.Duration {
 // worker is one connection: it asks the ledger what to do, does it, and
 // stops when every byte is written or a failure is final.
 func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
-	buf := make([]byte, f.opts.BufferSize)
+	buf, free := newBuffer(f.opts.BufferSize)
+	defer free()
 	defer c.End.Store(0)
 	for {
 		if err := ctx.Err(); err != nil {

@@ -95,6 +95,12 @@ type Ledger struct {
 	hedges   int
 	dupBytes int64         // bytes asked twice by hedges
 	changed  chan struct{} // closed and replaced when a piece completes or is released
+	pollers  int           // idle connections that look again at a time the policy set
+	// Reused by viewLocked and the policy, so that a decision allocates
+	// nothing.
+	scratchPieces []*piece
+	scratchActive []ActiveView
+	scratchCands  []cand
 }
 
 // NewLedger returns a ledger for a resource of size bytes made of rs, which
@@ -189,6 +195,10 @@ func (l *Ledger) Acquire(ctx context.Context, conn int, now time.Time) Grant {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ensureConnLocked(conn)
+	if c := &l.conns[conn]; c.polling {
+		c.polling = false
+		l.pollers--
+	}
 	v, pend, active := l.viewLocked(conn, now)
 	a := l.policy.Decide(&v)
 	var ls *Lease
@@ -200,6 +210,13 @@ func (l *Ledger) Acquire(ctx context.Context, conn int, now time.Time) Grant {
 	case ActHedge:
 		ls = l.hedgeLocked(active[a.Index], conn)
 	case ActWait:
+		if l.pollers >= maxPollers {
+			// Enough idle connections look again on their own: this one
+			// waits for a change (a range finished or given back).
+			return Grant{Wake: now.Add(time.Second)}
+		}
+		l.conns[conn].polling = true
+		l.pollers++
 		return Grant{Wake: a.Wake}
 	default:
 		return Grant{}
@@ -483,6 +500,13 @@ func (l *Ledger) streamed(upto int64) {
 	l.advanceLocked()
 	storeMax(&l.prefix, upto)
 }
+
+// maxPollers is how many idle connections with nothing to do look again
+// on a timer (for rates to be re-estimated: a split or hedge may become
+// worth it); the others wait for a change in the ledger. With hundreds of
+// connections, each looking every few milliseconds cost more CPU than the
+// download.
+const maxPollers = 4
 
 // setWorkers records how many connections fetch at once.
 func (l *Ledger) setWorkers(n int) {

@@ -5,7 +5,8 @@ package segment
 // and the time included). The ledger applies the answer.
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"time"
 )
 
@@ -168,13 +169,7 @@ func (p Policy) steal(v *View) (Action, bool) {
 	if thief <= 0 {
 		return p.rescue(v)
 	}
-	type cand struct {
-		i    int
-		left int64
-		rate float64
-		t    float64 // expected seconds for the holder to finish alone
-	}
-	cs := make([]cand, 0, len(v.Active))
+	cs := v.scratch[:0]
 	for i, a := range v.Active {
 		left := a.End - a.Pos
 		if left <= 0 {
@@ -190,11 +185,13 @@ func (p Policy) steal(v *View) (Action, bool) {
 		}
 		cs = append(cs, cand{i, left, r, t})
 	}
-	sort.Slice(cs, func(a, b int) bool {
-		if cs[a].t != cs[b].t {
-			return cs[a].t > cs[b].t
+	slices.SortFunc(cs, func(a, b cand) int {
+		switch {
+		case a.t != b.t:
+			return cmp.Compare(b.t, a.t) // the latest to finish first
+		default:
+			return cmp.Compare(b.left, a.left)
 		}
-		return cs[a].left > cs[b].left
 	})
 	lat := v.Latency.Seconds()
 	for _, c := range cs {
@@ -266,4 +263,12 @@ func (p Policy) rescue(v *View) (Action, bool) {
 		}
 	}
 	return Action{}, false
+}
+
+// cand is an active range the policy may split or hedge.
+type cand struct {
+	i    int
+	left int64
+	rate float64
+	t    float64 // expected seconds for the holder to finish alone
 }

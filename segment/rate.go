@@ -16,6 +16,9 @@ type connState struct {
 	cur  *Lease  // the request in flight, nil when idle
 	sent time.Time
 	hdr  time.Time // when its response headers arrived; zero before
+	// polling: the connection is idle and looks again on a timer (one of
+	// the Ledger's pollers).
+	polling bool
 }
 
 // latency is the ledger's moving average of request latencies (request sent
@@ -129,6 +132,10 @@ type View struct {
 	HedgeBudget int64
 	// Complete: every byte is written.
 	Complete bool
+
+	// scratch is room the policy may use for its candidates (the ledger
+	// keeps it between calls, so that deciding allocates nothing).
+	scratch []cand
 }
 
 // PendingView is a range nobody fetches: [Claimed, End) is left of it.
@@ -177,7 +184,17 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 	}
 	var sum float64
 	var n int
-	active := make([]*piece, 0, len(l.active))
+	if cap(l.scratchCands) < len(l.active) {
+		l.scratchCands = make([]cand, 0, 2*len(l.active))
+	}
+	active := l.scratchPieces[:0]
+	v.Active = l.scratchActive[:0]
+	v.scratch = l.scratchCands[:0]
+	defer func() {
+		// Keep the grown slices for the next call (the view is used only
+		// under l.mu, before the next one is built).
+		l.scratchPieces, l.scratchActive, l.scratchCands = active[:0], v.Active[:0], v.scratch[:0]
+	}()
 	for _, p := range l.active {
 		if p.complete() {
 			continue
