@@ -261,8 +261,11 @@ func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, bu
 	}
 	ls.Headers(sent, time.Now())
 	defer resp.Body.Close()
-	if lc, ok := conn.(*lowConn); ok && resp.ContentLength == end-from {
-		lc.arm(end - from)
+	if lc, ok := conn.(*lowConn); ok {
+		if resp.ContentLength == end-from {
+			lc.arm(end - from)
+		}
+		ls.SetQueued(lc.Queued) // with TLS, records: body bytes and a little more
 	}
 	status = resp.StatusCode
 	body := io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received, &ls.arrived})

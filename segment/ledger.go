@@ -55,6 +55,18 @@ type Lease struct {
 	// arrived counts the body bytes received on the request, written or
 	// not yet; the rate estimate reads it.
 	arrived atomic.Int64
+	// queued, if set, tells how many more bytes of the response wait in
+	// the connection's receive queue (guarded by led.mu).
+	queued func() int64
+}
+
+// SetQueued gives the lease a way to know how many bytes of its response
+// have reached this host and wait to be read: a split never takes those
+// from it (they would be thrown away with its connection, and asked again).
+func (ls *Lease) SetQueued(f func() int64) {
+	ls.led.mu.Lock()
+	defer ls.led.mu.Unlock()
+	ls.queued = f
 }
 
 // From is the first offset the lease's request asks for.

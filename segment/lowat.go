@@ -32,6 +32,7 @@ const (
 type lowConn struct {
 	net.Conn
 	set    func(int) error // sets SO_RCVLOWAT
+	inq    func() int64    // bytes waiting in the socket's receive queue
 	expect atomic.Int64    // bytes certain to still arrive on the socket
 	since  atomic.Int64    // when arm was called, in ns since the Unix epoch
 	got    atomic.Int64    // bytes read since arm
@@ -78,4 +79,14 @@ func (c *lowConn) nextMark(now time.Time) int64 {
 		return 0
 	}
 	return m
+}
+
+// Queued reports how many bytes the server has sent that wait in the
+// connection's receive queue: they arrive whatever the reader decides, so a
+// split leaves them to the holder (see Lease.SetQueued).
+func (c *lowConn) Queued() int64 {
+	if c.inq == nil {
+		return 0
+	}
+	return c.inq()
 }

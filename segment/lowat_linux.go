@@ -3,6 +3,8 @@ package segment
 import (
 	"net"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // withLowat wraps a TCP connection in a lowConn that can set SO_RCVLOWAT.
@@ -24,6 +26,15 @@ func withLowat(conn net.Conn) net.Conn {
 			return err
 		}
 		return serr
+	}
+	c.inq = func() int64 {
+		var n int
+		if raw.Control(func(fd uintptr) {
+			n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+		}) != nil {
+			return 0
+		}
+		return int64(max(n, 0))
 	}
 	return c
 }

@@ -144,7 +144,8 @@ type PendingView struct {
 }
 
 // ActiveView is a range being fetched: [Claimed, End) is left to write,
-// [Pos, End) left to arrive (the holder may hold bytes not yet written).
+// [Pos, End) left to arrive (the holder may hold bytes not yet written, and
+// bytes waiting in its connection's receive queue).
 type ActiveView struct {
 	Start, End, Claimed, Pos int64
 	Leases                   int     // 1, or 2 while a hedge races the holder
@@ -201,7 +202,11 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		}
 		a := ActiveView{Start: p.start, End: p.end, Claimed: p.claimed, Pos: p.claimed, Leases: len(p.leases), Rate: -1, Takeovers: p.takeovers}
 		for _, ls := range p.leases {
-			a.Pos = max(a.Pos, min(ls.from+ls.arrived.Load(), p.end))
+			pos := ls.from + ls.arrived.Load()
+			if ls.queued != nil && !ls.over {
+				pos += ls.queued()
+			}
+			a.Pos = max(a.Pos, min(pos, p.end))
 			c := &l.conns[ls.conn]
 			a.Rate = max(a.Rate, c.rate(now, l.latency))
 			a.Age = max(a.Age, now.Sub(c.sent))
