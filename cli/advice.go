@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"syscall"
 
+	"rget/download"
 	"rget/segment"
 )
 
@@ -46,6 +47,8 @@ func adviceFor(err error) string {
 		return "free some space, then rerun the same command to resume"
 	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
 		return "check the permissions there, or choose another place with -o or --dir"
+	case errors.Is(err, download.ErrOutputIsDir):
+		return "to put the file in that directory, use -d DIR"
 	case errors.As(err, &cve):
 		return "the server's certificate is not trusted; --insecure skips the check (unsafe)"
 	case errors.Is(err, segment.ErrChanged):

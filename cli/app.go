@@ -98,7 +98,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	onUsage := func(c *cli.Context, err error, _ bool) error {
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			dashes := "--"
+			if len(strings.TrimPrefix(name, "-")) == 1 {
+				dashes = "-"
+			}
+			cmd := "rget"
+			if c != nil && c.Command != nil && c.Command.Name != "" {
+				cmd += " " + c.Command.Name
+			}
+			return usagef("unknown flag %s%s (see %s --help)", dashes, strings.TrimPrefix(name, "-"), cmd)
+		}
+		return usageError{err}
+	}
 	app := &cli.App{
 		Name:            "rget",
 		Usage:           "fetch one large file over many HTTP(S) connections, verified",
@@ -135,6 +149,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			statusCommand(stdout, stderr),
 			benchCommand(stdout, stderr),
 			serveCommand(stdout, stderr),
+			manCommand(stdout),
+			completionCommand(stdout),
 		},
 	}
 	for _, c := range app.Commands {
@@ -162,7 +178,17 @@ func normalizeArgs(app *cli.App, args []string) []string {
 	}
 	out := append([]string(nil), args[:1]...)
 	rest := args[1:]
-	if !strings.HasPrefix(rest[0], "-") && app.Command(rest[0]) == nil {
+	switch {
+	case rest[0] == "help":
+		// "rget help" and "rget help CMD", as git and go have them.
+		if len(rest) > 1 && app.Command(rest[1]) != nil {
+			return append(out, rest[1], "--help")
+		}
+		return append(out, "--help")
+	case isGlobalFlag(rest[0]):
+	case strings.HasPrefix(rest[0], "-") || app.Command(rest[0]) == nil:
+		// The shorthand, with its flags before or after the URL:
+		// "rget -c 4 URL", "rget URL -o OUT".
 		rest = append([]string{"get"}, rest...)
 	}
 	cmd := app.Command(rest[0])
@@ -211,6 +237,16 @@ func takesValue(cmd *cli.Command, a string) bool {
 			_, isBool := f.(*cli.BoolFlag)
 			return !isBool
 		}
+	}
+	return false
+}
+
+// isGlobalFlag reports whether a is one of rget's own flags (help, version)
+// rather than one of get's.
+func isGlobalFlag(a string) bool {
+	switch a {
+	case "-h", "--help", "-help", "-V", "--version", "-version":
+		return true
 	}
 	return false
 }

@@ -86,6 +86,9 @@ func benchSetup(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchT
 		source += fmt.Sprintf(", %v latency per request", cfg.Latency)
 	}
 	t.notes = append(t.notes, source)
+	if cfg.RatePerConn == 0 {
+		t.notes = append(t.notes, "no per-connection cap: on loopback one connection can be as fast as many, and more connections only share the same CPU and disk; many connections pay off where each is capped (CDNs, object stores): model that with --rate-per-conn 25MB")
+	}
 	return t, nil
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"rget/download"
+	"rget/segment"
 )
 
 // events shows a download's events on the terminal: notices (unless -q),
@@ -37,6 +39,10 @@ func (e *events) handle(ev download.Event) {
 		}
 	case download.EventWarning:
 		fmt.Fprintf(e.w, "rget: warning: %s\n", ev.Message)
+	case download.EventRetry:
+		if !e.cfg.Quiet {
+			e.line(retryLine(ev.Retry))
+		}
 	case download.EventRequest:
 		if e.cfg.Debug {
 			e.debug(ev)
@@ -69,6 +75,33 @@ func (e *events) endView(ok bool) {
 
 // close ends a view the download left running (it returned early).
 func (e *events) close() { e.endView(false) }
+
+// line prints one line: above the bars when they are shown.
+func (e *events) line(s string) {
+	if w, ok := e.view.(io.Writer); ok {
+		fmt.Fprintln(w, s)
+		return
+	}
+	fmt.Fprintln(e.w, s)
+}
+
+// retryLine is "rget: retrying bytes 0-4194303 in 4s (3/8): 503 Service Unavailable".
+func retryLine(r segment.Retry) string {
+	max := ""
+	if r.Max > 0 {
+		max = fmt.Sprintf("/%d", r.Max)
+	}
+	return fmt.Sprintf("rget: retrying %s in %v (%d%s): %s", r.What, r.Delay.Round(100*time.Millisecond), r.Attempt, max, retryReason(r.Err))
+}
+
+// retryReason is the short reason of a retry: the status, or the error.
+func retryReason(err error) string {
+	var se *segment.StatusError
+	if errors.As(err, &se) {
+		return se.Status
+	}
+	return oneLine(err)
+}
 
 // debug prints one --debug line for a request.
 func (e *events) debug(ev download.Event) {

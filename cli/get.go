@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -41,7 +43,11 @@ type getConfig struct {
 	AllowHTTP   bool // https -> http redirects
 	// Discard throws the bytes away instead of writing a file (for
 	// benchmarks): no part file, no journal, no hash, nothing published.
-	Discard bool
+	Discard        bool
+	Proxy, NoProxy string
+	RootCAs        *x509.CertPool
+	ConnectTimeout time.Duration
+	MaxTime        time.Duration // 0: no limit
 }
 
 func getCommand(stdout, stderr io.Writer) *cli.Command {
@@ -67,6 +73,12 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request header `\"Name: value\"` (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Aliases: []string{"k"}, Usage: "do not verify TLS certificates (unsafe)"},
 			&cli.BoolFlag{Name: "allow-insecure-redirect", Usage: "follow redirects from https to http"},
+			&cli.StringFlag{Name: "user-agent", Aliases: []string{"A"}, Usage: "send `UA` as the User-Agent (default rget/VERSION)"},
+			&cli.StringFlag{Name: "proxy", Aliases: []string{"x"}, Usage: "use the proxy at `URL` (default: HTTP_PROXY, HTTPS_PROXY from the environment)", EnvVars: []string{"RGET_PROXY"}},
+			&cli.StringFlag{Name: "noproxy", Usage: "reach the comma-separated `HOSTS` without --proxy (subdomains included)"},
+			&cli.StringFlag{Name: "cacert", Usage: "trust the certificate authorities in PEM `FILE` instead of the system's"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "give up a connection attempt (TCP and TLS) after this long"},
+			&cli.DurationFlag{Name: "max-time", Usage: "give up the whole download after this long (0: never); progress is saved for a rerun"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := getConfigFrom(c)
@@ -94,7 +106,7 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		return getConfig{}, usagef("get: one URL at a time (got %d arguments)", c.NArg())
 	}
 	cfg := getConfig{
-		URL:         c.Args().First(),
+		URL:         withScheme(c.Args().First()),
 		Output:      c.String("output"),
 		Dir:         c.String("dir"),
 		Connections: c.Int("connections"),
@@ -113,6 +125,26 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 	}
 	if err := checkURL(cfg.URL); err != nil {
 		return cfg, err
+	}
+	ua := c.String("user-agent")
+	if ua == "" {
+		ua = "rget/" + version
+	}
+	cfg.Header.Set("User-Agent", ua)
+	cfg.Proxy, cfg.NoProxy = c.String("proxy"), c.String("noproxy")
+	cfg.ConnectTimeout, cfg.MaxTime = c.Duration("connect-timeout"), c.Duration("max-time")
+	if cfg.ConnectTimeout <= 0 || cfg.MaxTime < 0 {
+		return cfg, usagef("get: --connect-timeout must be positive and --max-time not negative")
+	}
+	if path := c.String("cacert"); path != "" {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, usagef("get: --cacert: %v", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return cfg, usagef("get: --cacert %s: no PEM certificate in it", path)
+		}
 	}
 	if cfg.Connections < 1 {
 		return cfg, usagef("get: --connections must be at least 1, not %d", cfg.Connections)
@@ -151,6 +183,47 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 	return cfg, nil
 }
 
+// stopped is the error of a download stopped by a signal: it says
+// whether the progress was saved for a rerun, and why not.
+func stopped(cfg getConfig, err error) error {
+	var se *download.StoppedError
+	switch {
+	case errors.As(err, &se) && se.Saved:
+		return fmt.Errorf("%w: download of %s stopped, progress saved; rerun the same command to resume", errInterrupted, redact(cfg.URL))
+	case errors.As(err, &se) && cfg.Checkpoint < 0:
+		return fmt.Errorf("%w: download of %s stopped; nothing saved (--checkpoint-every 0 keeps no journal)", errInterrupted, redact(cfg.URL))
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: download of %s stopped; nothing saved (the server does not serve byte ranges, so it cannot resume)", errInterrupted, redact(cfg.URL))
+	}
+	return fmt.Errorf("%w: download of %s stopped before it began; nothing saved", errInterrupted, redact(cfg.URL))
+}
+
+// failure is what --json prints when a download fails.
+type failure struct {
+	URL      string `json:"url"`
+	Error    string `json:"error"`
+	ExitCode int    `json:"exit_code"`
+}
+
+// writeJSON prints v as one indented JSON object.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
+
+// withScheme defaults a URL without a scheme to http, as curl and wget do:
+// "127.0.0.1:8080/x" is "http://127.0.0.1:8080/x".
+func withScheme(raw string) string {
+	if raw == "" || strings.Contains(raw, "://") {
+		return raw
+	}
+	return "http://" + raw
+}
+
 // checkURL rejects what cannot be downloaded before any connection is made.
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
@@ -174,11 +247,15 @@ func (cfg getConfig) options(ev *events) download.Options {
 		Force: cfg.Force, Restart: cfg.Restart, Checkpoint: cfg.Checkpoint, StallTimeout: cfg.Stall,
 		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, Header: cfg.Header, Insecure: cfg.Insecure,
 		AllowInsecureRedirect: cfg.AllowHTTP, Discard: cfg.Discard, OnEvent: ev.handle,
+		Proxy: cfg.Proxy, NoProxy: cfg.NoProxy, RootCAs: cfg.RootCAs, ConnectTimeout: cfg.ConnectTimeout,
 	}
 }
 
 // get runs one download and reports it.
 func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
+	if cfg.Connections > saneConnections && !cfg.Quiet {
+		fmt.Fprintf(stderr, "rget: warning: %d connections: servers often refuse or throttle more than a few dozen from one client (rget opens no more than the file has 16 KiB ranges)\n", cfg.Connections)
+	}
 	ev := newEvents(cfg, stderr)
 	if cfg.Debug {
 		// What the standard library logs (net/http's reports of junk on
@@ -187,32 +264,50 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 		log.SetPrefix("rget: debug: ")
 		log.SetOutput(stderr)
 	}
-	res, err := download.Run(ctx, cfg.URL, cfg.options(ev))
+	runCtx := ctx
+	if cfg.MaxTime > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, cfg.MaxTime)
+		defer cancel()
+	}
+	res, err := download.Run(runCtx, cfg.URL, cfg.options(ev))
 	ev.close()
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: download of %s stopped, progress saved; rerun the same command to resume", errInterrupted, redact(cfg.URL))
+		switch {
+		case ctx.Err() == nil && runCtx.Err() != nil:
+			err = fmt.Errorf("--max-time %v reached (%w); rerun the same command to resume", cfg.MaxTime, err)
+		case ctx.Err() != nil:
+			err = stopped(cfg, err)
+		default:
+			err = advise(err)
 		}
-		return advise(err)
+		if cfg.JSON {
+			writeJSON(stdout, failure{URL: redact(cfg.URL), Error: oneLine(err), ExitCode: exitCode(err)})
+		}
+		return err
 	}
 	if cfg.JSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return fmt.Errorf("write result: %w", err)
+		if err := writeJSON(stdout, res); err != nil {
+			return err
 		}
 	}
 	if cfg.Quiet {
-		fmt.Fprintf(stderr, "%s  %s\n", res.SHA256, res.Output)
+		if !cfg.JSON {
+			fmt.Fprintf(stdout, "%s  %s\n", res.SHA256, res.Output) // as sha256sum prints it
+		}
 		return nil
 	}
 	if res.AlreadyComplete {
 		fmt.Fprintf(stderr, "rget: %s is already complete (sha256 %s matches); nothing to download\n", res.Output, res.SHA256)
 		return nil
 	}
-	fmt.Fprintf(stderr, "rget: saved %s: %s in %.2f s, %s, %d connections, %d retries\nsha256 %s\n",
-		res.Output, formatBytes(res.Size), res.Seconds, formatRate(res.BytesPerSecond),
-		res.Connections, res.Retries, res.SHA256)
+	size := formatBytes(res.Size)
+	if res.Resumed > 0 {
+		size += fmt.Sprintf(" (%s of it this run)", formatBytes(res.Size-res.Resumed))
+	}
+	fmt.Fprintf(stderr, "rget: saved %s: %s in %.2f s, %s, %s, %s\nsha256 %s\n",
+		res.Output, size, res.Seconds, formatRate(res.BytesPerSecond),
+		plural(res.Connections, "connection"), plural(int(res.Retries), "retry"), res.SHA256)
 	return nil
 }
 
@@ -237,3 +332,17 @@ func startCPUProfile(path string) (func(), error) {
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
+
+// plural is "1 connection", "2 connections", "0 retries".
+func plural(n int, word string) string {
+	switch {
+	case n == 1:
+		return "1 " + word
+	case strings.HasSuffix(word, "y"):
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(word, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// saneConnections is the count above which -c gets a warning.
+const saneConnections = 64

@@ -163,7 +163,7 @@ func TestGetShorthandAndName(t *testing.T) {
 	t.Parallel()
 	o, base := startOrigin(t, 3000)
 	dir := t.TempDir()
-	code, _, stderr := rget(t, base+"/cd/..%2F..%2F.evil%0Aname.bin", "-d", dir, "-q")
+	code, stdout, stderr := rget(t, base+"/cd/..%2F..%2F.evil%0Aname.bin", "-d", dir, "-q")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
@@ -177,8 +177,8 @@ func TestGetShorthandAndName(t *testing.T) {
 	if got := sha256File(t, filepath.Join(dir, "evilname.bin")); got != hexSum(o.Content()) {
 		t.Fatalf("sha256 %s, want %s", got, hexSum(o.Content()))
 	}
-	if !strings.Contains(stderr, hexSum(o.Content())) {
-		t.Errorf("-q output does not report the sha256: %q", stderr)
+	if !strings.Contains(stdout, hexSum(o.Content())) {
+		t.Errorf("-q output (stdout) does not report the sha256: %q", stdout)
 	}
 }
 

@@ -133,7 +133,7 @@ func newBarView(w io.Writer, name string, plan *segment.Ledger, prog *segment.Pr
 		),
 	)
 	v.total.SetCurrent(base) // resumed bytes are not this run's speed
-	if len(prog.Conns) > maxConnBars {
+	if len(prog.Conns) > connBars(termHeight(w)) {
 		v.total.SetPriority(0)
 		summary := p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
 			return fmt.Sprintf("  %d of %d connections active", activeConns(prog), len(prog.Conns))
@@ -143,13 +143,14 @@ func newBarView(w io.Writer, name string, plan *segment.Ledger, prog *segment.Pr
 	}
 	for i := range prog.Conns {
 		cb := &connBar{}
-		cb.bar = p.New(0, mpb.BarStyle().Lbound(" ").Rbound(" ").Filler("-").Tip("-").Padding(" "),
+		cb.bar = p.New(0, mpb.BarStyle().Lbound(" ").Rbound(" ").Filler("=").Tip(">").Padding(" "),
 			mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
 				c := &prog.Conns[i]
 				if c.End.Load() == 0 {
 					return fmt.Sprintf("  #%-3d idle", i+1)
 				}
-				return fmt.Sprintf("  #%-3d @%s", i+1, formatBytes(c.Start.Load()))
+				// The range this connection fetches starts here.
+				return fmt.Sprintf("  #%-3d from %s", i+1, formatBytes(c.Start.Load()))
 			})),
 			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
 				return formatRate(float64(cb.rate.Load()))
@@ -186,7 +187,7 @@ func (v *barView) update(dt time.Duration) {
 		got = min(got, size-1)
 	}
 	v.total.EwmaSetCurrent(got, dt)
-	if len(v.prog.Conns) > maxConnBars {
+	if len(v.conns) != len(v.prog.Conns) { // a summary line, not a bar each
 		return
 	}
 	for i, cb := range v.conns {
@@ -224,4 +225,17 @@ func (v *barView) finish(ok bool) {
 	// complete, which need not happen once the bars stop being updated.
 	v.p.Shutdown()
 	v.cap()
+}
+
+// Write prints lines above the bars.
+func (v *barView) Write(b []byte) (int, error) { return v.p.Write(b) }
+
+// connBars is how many connection bars fit under the total in a terminal of
+// height rows (0: unknown), so that the total line never scrolls away: the
+// connection bars give way first.
+func connBars(height int) int {
+	if height <= 0 {
+		return maxConnBars
+	}
+	return max(min(maxConnBars, height-3), 0)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -17,6 +18,7 @@ import (
 type statusReport struct {
 	Output          string    `json:"output"`
 	InProgress      bool      `json:"in_progress"`
+	Exists          bool      `json:"exists,omitempty"` // no journal, but a file of that name
 	URL             string    `json:"url,omitempty"`
 	Size            int64     `json:"size"`
 	BytesDone       int64     `json:"bytes_done"`
@@ -58,12 +60,19 @@ func statusCommand(stdout, stderr io.Writer) *cli.Command {
 	}
 }
 
-// status reads the journal of out.
+// status reads the journal of out (named as OUT, OUT.part or OUT.rget).
 func status(out string, now time.Time) (*statusReport, error) {
+	for _, suffix := range []string{".part", ".rget"} {
+		if base, ok := strings.CutSuffix(out, suffix); ok && base != "" {
+			if _, err := os.Stat(base + ".rget"); err == nil {
+				out = base
+			}
+		}
+	}
 	st, err := journal.Load(out + ".rget")
 	if errors.Is(err, os.ErrNotExist) {
 		if fi, serr := os.Stat(out); serr == nil && fi.Mode().IsRegular() {
-			return &statusReport{Output: out, Size: fi.Size(), BytesDone: fi.Size()}, nil
+			return &statusReport{Output: out, Exists: true, Size: fi.Size()}, nil
 		}
 		return nil, fmt.Errorf("status: no download of %s in progress (no %s.rget)", out, out)
 	}
@@ -90,7 +99,8 @@ func status(out string, now time.Time) (*statusReport, error) {
 
 func printStatus(w io.Writer, r *statusReport) {
 	if !r.InProgress {
-		fmt.Fprintf(w, "%s: complete, %s (no download in progress)\n", r.Output, formatBytes(r.Size))
+		// Nothing says whether the file is whole: rget verify checks it.
+		fmt.Fprintf(w, "%s: no download in progress; the file exists, %s\n", r.Output, formatBytes(r.Size))
 		return
 	}
 	pct := 0.0

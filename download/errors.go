@@ -16,3 +16,18 @@ func IsDiskError(err error) bool {
 	}
 	return false
 }
+
+// ErrOutputIsDir reports an Output that names a directory.
+var ErrOutputIsDir = errors.New("is a directory")
+
+// StoppedError is a download that failed or was interrupted once its part
+// file existed: Saved says whether its journal records the progress, so
+// that the next Run with the same Output resumes it.
+type StoppedError struct {
+	Err    error
+	Output string
+	Saved  bool
+}
+
+func (e *StoppedError) Error() string { return e.Err.Error() }
+func (e *StoppedError) Unwrap() error { return e.Err }

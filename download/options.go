@@ -1,6 +1,7 @@
 package download
 
 import (
+	"crypto/x509"
 	"net/http"
 	"time"
 
@@ -19,7 +20,8 @@ type Options struct {
 	// Dir is the directory a derived or relative Output goes in. If empty,
 	// the current directory.
 	Dir string
-	// Connections is the number of connections at once. If zero, 8.
+	// Connections is the number of connections at once. If zero, 8. A
+	// small file uses fewer: no more than it has 16 KiB ranges.
 	Connections int
 	// SHA256 is the expected digest in hex. If empty, the digest is
 	// computed and returned but not compared. A mismatch is a
@@ -53,6 +55,18 @@ type Options struct {
 	// AllowInsecureRedirect follows a redirect from https to http. If
 	// false, such a redirect fails.
 	AllowInsecureRedirect bool
+	// RootCAs are the certificate authorities trusted for TLS. If nil, the
+	// system's (and SSL_CERT_FILE).
+	RootCAs *x509.CertPool
+	// Proxy is the proxy URL for every request. If empty, the environment
+	// decides (HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
+	Proxy string
+	// NoProxy lists hosts (comma-separated, as NO_PROXY) reached without
+	// the proxy. If empty, the environment's NO_PROXY.
+	NoProxy string
+	// ConnectTimeout bounds dialing and the TLS handshake of each
+	// connection. If zero, 30 s.
+	ConnectTimeout time.Duration
 	// Discard throws the bytes away instead of writing a file (for
 	// benchmarks): no part file, no journal, no hash, nothing published.
 	Discard bool
@@ -73,7 +87,7 @@ type Result struct {
 	Verified       bool    `json:"verified"` // compared with Options.SHA256
 	Seconds        float64 `json:"seconds"`
 	BytesPerSecond float64 `json:"bytes_per_second"`
-	Connections    int     `json:"connections"`
+	Connections    int     `json:"connections"` // that received bytes
 	Segments       int     `json:"segments"`
 	Splits         int     `json:"splits"`
 	Retries        int64   `json:"retries"`
@@ -104,6 +118,8 @@ const (
 	EventWarning
 	// EventRequest is one finished HTTP request: Trace.
 	EventRequest
+	// EventRetry is a failed request that will be tried again: Retry.
+	EventRetry
 	// EventFetchStart: the fetch begins; Progress can be read until
 	// EventFetchEnd.
 	EventFetchStart
@@ -117,6 +133,7 @@ type Event struct {
 	Kind     EventKind
 	Message  string
 	Trace    segment.Trace
+	Retry    segment.Retry
 	Progress *Progress
 	Err      error
 }

@@ -129,16 +129,23 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	if res, err := alreadyComplete(ctx, cfg, inDir(cfg, cfg.Output), start); res != nil || err != nil {
 		return res, err
 	}
+	proxy, err := proxyFunc(cfg.Proxy, cfg.NoProxy)
+	if err != nil {
+		return nil, err
+	}
 	client := segment.NewClient(segment.ClientOptions{
 		Connections: cfg.Connections, Insecure: cfg.Insecure, AllowInsecureRedirect: cfg.AllowInsecureRedirect,
+		RootCAs: cfg.RootCAs, Proxy: proxy, ConnectTimeout: cfg.ConnectTimeout,
 	})
 	defer client.CloseIdleConnections()
 	if cfg.Insecure {
 		cfg.emit(Event{Kind: EventWarning, Message: "--insecure: TLS certificates are not verified; anyone on the path can read and change the download"})
 	}
 	trace := func(t segment.Trace) { cfg.emit(Event{Kind: EventRequest, Trace: t}) }
+	onRetry := func(r segment.Retry) { cfg.emit(Event{Kind: EventRetry, Retry: r}) }
 	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{
 		Header: cfg.Header, Retries: cfg.Retries, StallTimeout: cfg.StallTimeout, Trace: trace, KeepStream: true,
+		OnRetry: onRetry,
 	})
 	if err != nil {
 		return nil, err
@@ -151,10 +158,23 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	if err := checkOutput(cfg, out); err != nil {
 		return nil, err
 	}
+	if cfg.Dir != "" && !cfg.Discard {
+		// As aria2c does: the directory asked for is made.
+		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create directory: %w", err)
+		}
+	}
 	conns := cfg.Connections
-	if !remote.Ranges {
+	switch {
+	case !remote.Ranges && remote.Size == 0:
+		conns = 1 // an empty file: nothing to split
+	case !remote.Ranges:
 		conns = 1
 		cfg.notice("%s does not serve byte ranges; downloading it as one stream", remote.FinalURL)
+	default:
+		// No more connections than the file has ranges to give them
+		// (segment.Policy's smallest range): the rest would only wait.
+		conns = int(min(int64(conns), max((remote.Size+minRange-1)/minRange, 1)))
 	}
 	jb, err := prepare(cfg, remote, out, conns)
 	if err != nil {
@@ -165,7 +185,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	ferr := fetchWithCompanions(ctx, cfg, jb, prog, func(ctx context.Context) error {
 		return segment.Fetch(ctx, client, remote, jb.dst(), jb.plan, segment.Options{
 			Connections: conns, Retries: cfg.Retries, Header: remote.Header(cfg.Header), Progress: prog,
-			StallTimeout: cfg.StallTimeout, Trace: trace,
+			StallTimeout: cfg.StallTimeout, Trace: trace, OnRetry: onRetry,
 		})
 	})
 	lastByte := time.Now()
@@ -182,7 +202,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		URL: redact(cfg.URL), FinalURL: redact(remote.FinalURL), Output: out, Size: jb.plan.Size(),
 		SHA256: sum, Verified: cfg.SHA256 != "",
 		Seconds: done.Sub(start).Seconds(), BytesPerSecond: float64(fetched) / max(done.Sub(start).Seconds(), 1e-9),
-		Connections: conns, Segments: len(jb.plan.Snapshot()), Splits: jb.plan.Splits(),
+		Connections: usedConns(prog), Segments: len(jb.plan.Snapshot()), Splits: jb.plan.Splits(),
 		Retries: prog.Retries.Load(), Ranges: remote.Ranges,
 		Resumed: jb.resumed, Fetched: fetched, VerifySeconds: done.Sub(lastByte).Seconds(),
 		StartupSeconds: fetchStart.Sub(start).Seconds(),
@@ -245,7 +265,7 @@ func checkOutput(cfg config, out string) error {
 	case err != nil:
 		return nil
 	case fi.IsDir():
-		return fmt.Errorf("output %s is a directory", out)
+		return fmt.Errorf("output %s: %w", out, ErrOutputIsDir)
 	case !cfg.Force:
 		return fmt.Errorf("output %s already exists; use --force to replace it", out)
 	}
@@ -341,6 +361,11 @@ func (jb *job) resume(r *segment.Remote, cfg config) (bool, error) {
 	}
 	f := jb.f
 	if fi, err := f.Stat(); err != nil || fi.Size() != st.Size {
+		if st.BytesDone() == 0 {
+			// Nothing was written (its space could not be reserved): a
+			// fresh start loses nothing, and is no news.
+			return false, j.Close()
+		}
 		return fail("%s is not the size the journal says", jb.part)
 	}
 	cursor := merge.NewCursor(f)
@@ -460,8 +485,10 @@ func (jb *job) abandon(err error) error {
 	if jb.f == nil {
 		return err
 	}
+	saved := jb.j != nil
 	if cerr := jb.checkpoint(true); cerr != nil {
 		err = fmt.Errorf("%w (and saving progress failed: %v)", err, cerr)
+		saved = false
 	}
 	jb.closeJournal()
 	jb.f.Close()
@@ -469,7 +496,7 @@ func (jb *job) abandon(err error) error {
 		// Nothing can resume from it.
 		os.Remove(jb.part)
 	}
-	return err
+	return &StoppedError{Err: err, Output: jb.out, Saved: saved}
 }
 
 func (jb *job) closeJournal() {
@@ -570,4 +597,51 @@ func sizePart(f *os.File, path string, size int64) error {
 // bounds every request.
 func policy(cfg config) segment.Policy {
 	return segment.Policy{NoJoin: cfg.SegmentSize > 0}
+}
+
+// minRange is the smallest range the scheduler hands out (segment.Policy's
+// default MinPiece): a file has at most size/minRange ranges to share.
+const minRange = 16 << 10
+
+// usedConns is how many connections received anything.
+func usedConns(prog *segment.Progress) int {
+	n := 0
+	for i := range prog.Conns {
+		if prog.Conns[i].Received.Load() > 0 {
+			n++
+		}
+	}
+	return max(n, 1)
+}
+
+// proxyFunc is the proxy chooser for Options.Proxy and NoProxy: nil (the
+// environment's) when Proxy is empty. NoProxy names hosts, or domains
+// (".example.com" or "example.com" also covers its subdomains), reached
+// directly; "*" is every host.
+func proxyFunc(proxy, noProxy string) (func(*http.Request) (*url.URL, error), error) {
+	if proxy == "" {
+		return nil, nil
+	}
+	if !strings.Contains(proxy, "://") {
+		proxy = "http://" + proxy
+	}
+	pu, err := url.Parse(proxy)
+	if err != nil || pu.Host == "" {
+		return nil, fmt.Errorf("proxy %q: not a URL", proxy)
+	}
+	var skip []string
+	for _, h := range strings.Split(noProxy, ",") {
+		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+			skip = append(skip, strings.TrimPrefix(h, "."))
+		}
+	}
+	return func(r *http.Request) (*url.URL, error) {
+		host := strings.ToLower(r.URL.Hostname())
+		for _, h := range skip {
+			if h == "*" || host == h || strings.HasSuffix(host, "."+h) {
+				return nil, nil
+			}
+		}
+		return pu, nil
+	}, nil
 }

@@ -119,7 +119,7 @@ func (o *Options) mayRetry(ctx context.Context, err error, failures int) bool {
 // (the probe, a single stream): it runs do until it succeeds or fails for
 // good, waiting between attempts. do reports whether its attempt moved
 // enough bytes to count as working (then only failures in a row count).
-func (o *Options) retry(ctx context.Context, do func() (working bool, err error)) error {
+func (o *Options) retry(ctx context.Context, what string, do func() (working bool, err error)) error {
 	for failures := 1; ; failures++ {
 		working, err := do()
 		if err == nil {
@@ -134,7 +134,11 @@ func (o *Options) retry(ctx context.Context, do func() (working bool, err error)
 		if o.Progress != nil {
 			o.Progress.Retries.Add(1)
 		}
-		if werr := wait(ctx, retryDelay(err, failures, o.Backoff)); werr != nil {
+		delay := retryDelay(err, failures, o.Backoff)
+		if o.OnRetry != nil {
+			o.OnRetry(Retry{What: what, Attempt: failures, Max: o.Retries, Delay: delay, Err: err})
+		}
+		if werr := wait(ctx, delay); werr != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,9 @@ type Options struct {
 	// long; its range is retried from its last written byte. If zero, 20 s;
 	// negative means never.
 	StallTimeout time.Duration
+	// OnRetry, if set, is told of every failed request that will be
+	// retried, before the wait.
+	OnRetry func(Retry)
 	// KeepStream, for Probe: when the server answers the probe with the
 	// whole resource (no ranges), keep that response open for Fetch to
 	// read instead of asking for the resource again. The caller then
@@ -72,6 +76,15 @@ type ConnProgress struct {
 // NewProgress returns counters for a fetch with conns connections.
 func NewProgress(conns int) *Progress {
 	return &Progress{Conns: make([]ConnProgress, max(conns, 1))}
+}
+
+// Retry describes a failed request that will be tried again.
+type Retry struct {
+	What    string        // "probe", "stream" or the range, e.g. "bytes 0-4194303"
+	Attempt int           // failures in a row so far (1 for the first)
+	Max     int           // Options.Retries
+	Delay   time.Duration // the wait before the next try
+	Err     error
 }
 
 // Trace describes one finished request.
@@ -205,14 +218,20 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			g.Lease.Release(nil, time.Now(), nil)
 			return ctx.Err()
 		}
+		var delay time.Duration
 		failures := g.Lease.Release(err, time.Now(), func(n int) time.Duration {
-			return retryDelay(err, n, f.opts.Backoff)
+			delay = retryDelay(err, n, f.opts.Backoff)
+			return delay
 		})
 		if err != nil {
 			if !f.opts.mayRetry(ctx, err, failures) {
 				return err
 			}
 			f.prog.Retries.Add(1)
+			if f.opts.OnRetry != nil {
+				f.opts.OnRetry(Retry{What: "bytes " + strings.TrimPrefix(formatRange(g.Lease.From(), g.Lease.End()), "bytes="),
+					Attempt: failures, Max: f.opts.Retries, Delay: delay, Err: err})
+			}
 		}
 	}
 }

@@ -3,12 +3,14 @@ package segment
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -80,11 +82,18 @@ type ClientOptions struct {
 	ConnectTimeout time.Duration
 	// HeaderTimeout bounds the wait for response headers. If zero, 60 s.
 	HeaderTimeout time.Duration
+	// RootCAs are the certificate authorities trusted for TLS. If nil, the
+	// system's.
+	RootCAs *x509.CertPool
+	// Proxy chooses the proxy of each request. If nil, the environment's
+	// (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), as http.ProxyFromEnvironment.
+	Proxy func(*http.Request) (*url.URL, error)
 }
 
 // NewClient returns an HTTP/1.1 client sized for o.Connections: Go's HTTP/2
 // client would multiplex every range onto one TCP connection, which defeats
-// the point (golang/go#37373). Proxies come from the environment.
+// the point (golang/go#37373). Proxies come from o.Proxy or the
+// environment.
 func NewClient(o ClientOptions) *http.Client {
 	n := o.Connections
 	if n <= 0 {
@@ -99,8 +108,12 @@ func NewClient(o ClientOptions) *http.Client {
 		header = 60 * time.Second
 	}
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	proxy := o.Proxy
+	if proxy == nil {
+		proxy = http.ProxyFromEnvironment
+	}
 	tr := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
+		Proxy: proxy,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := dialer.DialContext(ctx, network, addr)
 			if err != nil {
@@ -120,7 +133,7 @@ func NewClient(o ClientOptions) *http.Client {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
-		TLSClientConfig:     &tls.Config{InsecureSkipVerify: o.Insecure},
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: o.Insecure, RootCAs: o.RootCAs},
 	}
 	return &http.Client{
 		Transport: tr,
@@ -150,7 +163,7 @@ func NewClient(o ClientOptions) *http.Client {
 func Probe(ctx context.Context, client *http.Client, rawURL string, opts Options) (*Remote, error) {
 	opts.defaults()
 	var r *Remote
-	err := opts.retry(ctx, func() (bool, error) {
+	err := opts.retry(ctx, "probe", func() (bool, error) {
 		var err error
 		r, err = probeOnce(ctx, client, rawURL, &opts)
 		var oe *net.OpError

@@ -19,7 +19,7 @@ import (
 func (f *fetcher) stream(ctx context.Context, c *ConnProgress) error {
 	buf := make([]byte, f.opts.BufferSize)
 	var written int64
-	return f.opts.retry(ctx, func() (bool, error) {
+	return f.opts.retry(ctx, "stream", func() (bool, error) {
 		before := written
 		err := f.streamOnce(ctx, c, buf, &written)
 		return written-before >= workingProgress, err

@@ -1,0 +1,283 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"rget/origin"
+)
+
+// TestCommandLineUsability runs the built binary the way curl, wget and
+// aria2c users write their first commands (issue 13), one row a defect.
+func TestCommandLineUsability(t *testing.T) {
+	t.Parallel()
+	bin := buildRget(t)
+	c := origin.Content{Size: 3<<20 + 1, Seed: 13}
+	srv, err := origin.Start(origin.New(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	url := srv.URL + "/file"
+	hostPort := strings.TrimPrefix(srv.URL, "http://")
+	sum := hexSum(c)
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "existing.bin")
+	if err := os.WriteFile(existing, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		exit       int
+		stdout     []string // substrings
+		stderr     []string
+		notStderr  []string
+		file       string // must exist afterwards with the content
+		jsonStdout bool   // stdout is one JSON object
+	}{
+		{name: "flags before the URL (-c, -o, -q)", args: []string{"-c", "4", "-q", "-o", filepath.Join(dir, "a.bin"), url},
+			stdout: []string{sum}, file: filepath.Join(dir, "a.bin")},
+		{name: "-k before the URL", args: []string{"-k", "-q", "-o", filepath.Join(dir, "k.bin"), url}, file: filepath.Join(dir, "k.bin")},
+		{name: "-q prints SHA256  FILE on stdout", args: []string{url, "-q", "-o", filepath.Join(dir, "q.bin")},
+			stdout: []string{sum + "  " + filepath.Join(dir, "q.bin")}, notStderr: []string{sum}},
+		{name: "no scheme means http", args: []string{"get", hostPort + "/file", "-q", "-o", filepath.Join(dir, "s.bin")},
+			file: filepath.Join(dir, "s.bin")},
+		{name: "-d DIR is created", args: []string{url, "-q", "-d", filepath.Join(dir, "new", "sub")},
+			file: filepath.Join(dir, "new", "sub", "file")},
+		{name: "-o a directory suggests -d", args: []string{url, "-q", "-o", dir}, exit: exitFailure,
+			stderr: []string{"is a directory", "-d DIR"}},
+		{name: "huge -c is warned about and capped", args: []string{url, "-c", "100000", "-o", filepath.Join(dir, "c.bin"), "--json"},
+			stderr: []string{"warning: 100000 connections"}, jsonStdout: true, file: filepath.Join(dir, "c.bin")},
+		{name: "rget help", args: []string{"help"}, stdout: []string{"rget get URL"}},
+		{name: "rget help get", args: []string{"help", "get"}, stdout: []string{"--connections"}},
+		{name: "an unknown long flag keeps its dashes", args: []string{url, "--limit-rat", "1M"}, exit: exitUsage,
+			stderr: []string{"unknown flag --limit-rat", "--help"}},
+		{name: "verify without --sha256 prints the digest", args: []string{"verify", existing},
+			stdout: []string{"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824  " + existing}},
+		{name: "status of a file with no journal is not called complete", args: []string{"status", existing},
+			stdout: []string{"no download in progress", "the file exists"}},
+		{name: "--json prints an object when the download fails", args: []string{srv.URL + "/status/404", "--json", "-o", filepath.Join(dir, "x")},
+			exit: exitHTTPStatus, stdout: []string{`"exit_code": 4`, `"error"`}, jsonStdout: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.exit {
+				t.Fatalf("rget %q: exit %d, want %d; stderr:\n%s", tc.args, code, tc.exit, stderr.String())
+			}
+			for _, s := range tc.stdout {
+				if !strings.Contains(stdout.String(), s) {
+					t.Errorf("rget %q: stdout lacks %q:\n%s", tc.args, s, stdout.String())
+				}
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(stderr.String(), s) {
+					t.Errorf("rget %q: stderr lacks %q:\n%s", tc.args, s, stderr.String())
+				}
+			}
+			for _, s := range tc.notStderr {
+				if strings.Contains(stderr.String(), s) {
+					t.Errorf("rget %q: stderr has %q:\n%s", tc.args, s, stderr.String())
+				}
+			}
+			if tc.jsonStdout {
+				var v map[string]any
+				if err := json.Unmarshal(stdout.Bytes(), &v); err != nil {
+					t.Errorf("rget %q: stdout is not one JSON object: %v\n%s", tc.args, err, stdout.String())
+				}
+				if n, ok := v["connections"].(float64); ok && n > 200 {
+					t.Errorf("rget %q: %v connections used for a 3 MiB file", tc.args, n)
+				}
+			}
+			if tc.file != "" {
+				if got := sha256File(t, tc.file); got != sum {
+					t.Errorf("rget %q: %s has sha256 %s, want %s", tc.args, tc.file, got, sum)
+				}
+			}
+		})
+	}
+}
+
+// TestConnBarsLeaveRoomForTheTotal: in a short terminal the connection bars
+// give way (a summary line replaces them), so the total never scrolls away.
+func TestConnBarsLeaveRoomForTheTotal(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ height, want int }{{0, maxConnBars}, {12, 9}, {3, 0}, {1, 0}, {100, maxConnBars}} {
+		if got := connBars(tc.height); got != tc.want {
+			t.Errorf("connBars(%d) = %d, want %d", tc.height, got, tc.want)
+		}
+	}
+}
+
+// TestPlural: "1 connection", "2 connections", "0 retries".
+func TestPlural(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		n    int
+		word string
+		want string
+	}{{1, "connection", "1 connection"}, {2, "connection", "2 connections"}, {0, "retry", "0 retries"}, {1, "retry", "1 retry"}} {
+		if got := plural(tc.n, tc.word); got != tc.want {
+			t.Errorf("plural(%d, %q) = %q, want %q", tc.n, tc.word, got, tc.want)
+		}
+	}
+}
+
+// TestRetriesAreShown: a server that answers 503 at first: each retry is a
+// line on stderr (what, when, which attempt, why), not minutes of silence.
+func TestRetriesAreShown(t *testing.T) {
+	t.Parallel()
+	bin := buildRget(t)
+	c := origin.Content{Size: 1 << 20, Seed: 14}
+	srv, err := origin.Start(origin.New(c, origin.WithFailFirst(2, http.StatusServiceUnavailable)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "get", srv.URL+"/file", "-o", filepath.Join(t.TempDir(), "out"))
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("rget: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"rget: retrying probe in ", "(1/8): 503 Service Unavailable", "(2/8): 503"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// TestInterruptSaysWhatWasSaved: stopped by SIGINT, a download from a
+// server without ranges says that nothing was saved (it cannot resume),
+// not "progress saved".
+func TestInterruptSaysWhatWasSaved(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interrupt test")
+	}
+	t.Parallel()
+	bin := buildRget(t)
+	o := origin.New(origin.Content{Size: 64 << 20, Seed: 15}, origin.WithNoRange(), origin.WithRatePerConn(4<<20))
+	srv, err := origin.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cmd, stderr := startRget(t, bin, "get", srv.URL+"/file", "-o", filepath.Join(t.TempDir(), "out"))
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waitFor(t, "the stream to start", 30*time.Second, func() bool { return o.BytesServed() > 1<<20 })
+	cmd.Process.Signal(os.Interrupt)
+	var werr error
+	select {
+	case werr = <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10 s after SIGINT")
+	}
+	var ee *exec.ExitError
+	if !errors.As(werr, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("after SIGINT: %v, want exit 130; stderr:\n%s", werr, stderr)
+	}
+	if s := stderr.String(); !strings.Contains(s, "nothing saved") || strings.Contains(s, "progress saved") {
+		t.Errorf("stderr after SIGINT does not say that nothing was saved:\n%s", s)
+	}
+}
+
+// TestConventions: what curl, wget and aria2c users reach for: a User-Agent,
+// a proxy (and hosts past it), a CA file, a time limit, the manual and
+// completion, status of OUT.part.
+func TestConventions(t *testing.T) {
+	t.Parallel()
+	bin := buildRget(t)
+	c := origin.Content{Size: 1<<20 + 3, Seed: 16}
+	var ua atomic.Value
+	o := origin.New(c, origin.WithOnRequest(func(r *http.Request) { ua.Store(r.Header.Get("User-Agent")) }))
+	srv, err := origin.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	slow, err := origin.Start(origin.New(origin.Content{Size: 64 << 20, Seed: 17}, origin.WithRatePerConn(1<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slow.Close() })
+	tlsSrv := httptest.NewUnstartedServer(origin.New(c))
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := hexSum(c)
+	run := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return code, stdout.String(), stderr.String()
+	}
+	out := func(name string) string { return filepath.Join(dir, name) }
+
+	if code, _, stderr := run(srv.URL+"/file", "-q", "-o", out("ua1")); code != 0 || ua.Load() != "rget/0.1.0-dev" {
+		t.Errorf("default User-Agent %q (exit %d, %s), want rget/0.1.0-dev", ua.Load(), code, stderr)
+	}
+	if code, _, _ := run(srv.URL+"/file", "-q", "-A", "fetcher/2", "-o", out("ua2")); code != 0 || ua.Load() != "fetcher/2" {
+		t.Errorf("-A fetcher/2 sent %q", ua.Load())
+	}
+	// The origin serves as a forward proxy too: a request for a host that
+	// does not exist reaches it through --proxy.
+	if code, _, stderr := run("http://no-such-host.invalid/file", "-q", "-x", srv.URL, "-o", out("px")); code != 0 || sha256File(t, out("px")) != sum {
+		t.Errorf("--proxy: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := run(srv.URL+"/file", "-q", "-x", "http://127.0.0.1:1", "--noproxy", "127.0.0.1", "-o", out("np")); code != 0 {
+		t.Errorf("--noproxy 127.0.0.1 with a dead proxy: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := run(tlsSrv.URL+"/file", "-q", "-o", out("tls0")); code != exitFailure || !strings.Contains(stderr, "certificate") {
+		t.Errorf("https without --cacert: exit %d, want %d and a certificate error\n%s", code, exitFailure, stderr)
+	}
+	if code, _, stderr := run(tlsSrv.URL+"/file", "-q", "--cacert", caFile, "-o", out("tls1")); code != 0 || sha256File(t, out("tls1")) != sum {
+		t.Errorf("--cacert: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := run(slow.URL+"/file", "-q", "--max-time", "300ms", "-o", out("mt")); code != exitFailure || !strings.Contains(stderr, "--max-time 300ms reached") {
+		t.Errorf("--max-time: exit %d, want %d\n%s", code, exitFailure, stderr)
+	} else if code, stdout, _ := run("status", out("mt")+".part"); code != 0 || !strings.Contains(stdout, "download in progress") {
+		t.Errorf("status of OUT.part after --max-time: exit %d\n%s", code, stdout)
+	}
+	if code, stdout, _ := run("man"); code != 0 || !strings.Contains(stdout, ".SH") {
+		t.Errorf("rget man: exit %d, no roff sections", code)
+	}
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		if code, stdout, _ := run("completion", sh); code != 0 || !strings.Contains(stdout, "rget") {
+			t.Errorf("rget completion %s: exit %d", sh, code)
+		}
+	}
+}
