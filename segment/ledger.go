@@ -92,22 +92,23 @@ type Ledger struct {
 	// connections fetched it; prefix is the length of the completed prefix.
 	done, prefix atomic.Int64
 
-	mu       sync.Mutex
-	head     *piece
-	frontier *piece // the first incomplete piece, nil when all are
-	hint     *piece // no piece before it is pending
-	npieces  int
-	active   []*piece // pieces with at least one lease
-	unleased int64    // bytes not yet claimed in pieces without a lease
-	conns    []connState
-	workers  int           // connections fetching (set by Fetch)
-	latency  time.Duration // see observeLatency
-	policy   Policy
-	splits   int
-	hedges   int
-	dupBytes int64         // bytes asked twice by hedges
-	changed  chan struct{} // closed and replaced when a piece completes or is released
-	pollers  int           // idle connections that look again at a time the policy set
+	mu         sync.Mutex
+	head       *piece
+	frontier   *piece // the first incomplete piece, nil when all are
+	hint       *piece // no piece before it is pending
+	npieces    int
+	active     []*piece // pieces with at least one lease
+	unleased   int64    // bytes not yet claimed in pieces without a lease
+	conns      []connState
+	workers    int           // connections fetching (set by Fetch)
+	latency    time.Duration // see observeLatency
+	minLatency time.Duration // the least latency seen
+	policy     Policy
+	splits     int
+	hedges     int
+	dupBytes   int64         // bytes asked twice by hedges
+	changed    chan struct{} // closed and replaced when a piece completes or is released
+	pollers    int           // idle connections that look again at a time the policy set
 	// Reused by viewLocked and the policy, so that a decision allocates
 	// nothing.
 	scratchPieces []*piece

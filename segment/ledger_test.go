@@ -181,7 +181,7 @@ func TestPolicyDecide(t *testing.T) {
 			Pending: &PendingView{0, 1 << 20, 0}, PendingBytes: 1 << 20}, ActTake, 16 << 10, 0},
 		{"taper near the end", View{Workers: 8, Rate: 25e6, TotalRate: 200e6, Latency: ms,
 			Pending: &PendingView{0, 4 << 20, 0}, PendingBytes: 16 << 20, InFlight: 30 << 20}, ActTake, 1 << 20, 0},
-		{"end game: an equal share", View{Workers: 4, Rate: 1e9, TotalRate: 4e9, Latency: 10 * ms,
+		{"end game: an equal share", View{Workers: 4, Rate: 1e9, TotalRate: 4e9, Latency: 10 * ms, MinLatency: 10 * ms,
 			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 400 << 20}, ActTake, 100 << 20, 0},
 		{"split the slow holder", View{Workers: 2, Rate: 1e6, TotalRate: 2e6, Latency: ms, Now: now,
 			Active: []ActiveView{{Start: 0, End: 10 << 20, Claimed: 0, Pos: 0, Leases: 1, Rate: 1e6, Age: time.Second}}},

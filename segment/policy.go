@@ -118,7 +118,7 @@ func (p Policy) taper(v *View) int64 {
 		// what it has in flight: they all finish together when each takes
 		// its rate's share of what is left.
 		left := float64(v.PendingBytes + v.InFlight)
-		if left/v.TotalRate < endgameRTTs*v.Latency.Seconds() {
+		if left/v.TotalRate < endgameRTTs*v.MinLatency.Seconds() {
 			fair := max(int64(v.Rate/v.TotalRate*left), p.MinPiece)
 			if v.PendingBytes-fair < p.MinPiece {
 				return v.PendingBytes // no crumb left for a request of its own
@@ -126,7 +126,7 @@ func (p Policy) taper(v *View) int64 {
 			return fair
 		}
 	}
-	want := max(left, int64(max(v.Rate, 0)*v.Latency.Seconds()*coalesceRTTs))
+	want := max(left, int64(max(v.Rate, 0)*v.MinLatency.Seconds()*coalesceRTTs))
 	if v.Workers < 2 {
 		return want
 	}
@@ -145,7 +145,12 @@ const endgameRTTs = 64
 
 // coalesceRTTs is how many request latencies' worth of bytes a request
 // carries at least while ranges are pending, so that the latency costs
-// under 2% of the time even on a fast connection far away.
+// under 2% of the time even on a fast connection far away. The latency
+// here is the least seen (the path's round trip): a server slow to answer
+// because it is busy is not made faster by fewer, longer requests, and
+// longer ones leave the completed prefix, so the hash, further behind (on
+// loopback /fast/ c16, joining on the mean latency took 1.44-1.94 s, on
+// planned 4 MiB ranges 1.09-1.11 s).
 const coalesceRTTs = 64
 
 // steal splits or hedges the active range that is worth it, trying the one

@@ -24,6 +24,9 @@ type connState struct {
 // latency is the ledger's moving average of request latencies (request sent
 // to response headers): one value for all connections to the same server.
 func (l *Ledger) observeLatency(d time.Duration) {
+	if l.minLatency == 0 || d < l.minLatency {
+		l.minLatency = max(d, time.Microsecond)
+	}
 	if l.latency == 0 {
 		l.latency = d
 	} else {
@@ -109,6 +112,9 @@ type View struct {
 	Conn    int
 	Workers int           // connections fetching
 	Latency time.Duration // request latency (sent to headers); 0 unknown
+	// MinLatency is the least request latency seen: the round trip of the
+	// path without the server's queueing.
+	MinLatency time.Duration
 	// Rate is what the idle connection is expected to move, bytes/s: its
 	// own history, else the mean of the others; -1 unknown.
 	Rate float64
@@ -157,7 +163,7 @@ type ActiveView struct {
 // viewLocked builds the policy's view for connection conn at now, and
 // returns the pieces behind its Pending and Active entries.
 func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
-	v := View{Now: now, Conn: conn, Workers: max(l.workers, 1), Latency: l.latency, Complete: l.frontier == nil}
+	v := View{Now: now, Conn: conn, Workers: max(l.workers, 1), Latency: l.latency, MinLatency: l.minLatency, Complete: l.frontier == nil}
 	if v.Complete {
 		return v, nil, nil
 	}
