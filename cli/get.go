@@ -48,6 +48,7 @@ type getConfig struct {
 	RootCAs        *x509.CertPool
 	ConnectTimeout time.Duration
 	MaxTime        time.Duration // 0: no limit
+	LimitRate      int64         // bytes per second; 0: none
 }
 
 func getCommand(stdout, stderr io.Writer) *cli.Command {
@@ -79,6 +80,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "cacert", Usage: "trust the certificate authorities in PEM `FILE` instead of the system's"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "give up a connection attempt (TCP and TLS) after this long"},
 			&cli.DurationFlag{Name: "max-time", Usage: "give up the whole download after this long (0: never); progress is saved for a rerun"},
+			&cli.StringFlag{Name: "limit-rate", Usage: "download at most `RATE` bytes per second over all connections, e.g. 500K, 10M (binary units)"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := getConfigFrom(c)
@@ -135,6 +137,13 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 	cfg.ConnectTimeout, cfg.MaxTime = c.Duration("connect-timeout"), c.Duration("max-time")
 	if cfg.ConnectTimeout <= 0 || cfg.MaxTime < 0 {
 		return cfg, usagef("get: --connect-timeout must be positive and --max-time not negative")
+	}
+	if s := c.String("limit-rate"); s != "" {
+		n, err := parseSize(s)
+		if err != nil || n < 1 {
+			return cfg, usagef("get: --limit-rate %q: want a rate such as 500K or 10M", s)
+		}
+		cfg.LimitRate = n
 	}
 	if path := c.String("cacert"); path != "" {
 		pem, err := os.ReadFile(path)
@@ -248,6 +257,7 @@ func (cfg getConfig) options(ev *events) download.Options {
 		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, Header: cfg.Header, Insecure: cfg.Insecure,
 		AllowInsecureRedirect: cfg.AllowHTTP, Discard: cfg.Discard, OnEvent: ev.handle,
 		Proxy: cfg.Proxy, NoProxy: cfg.NoProxy, RootCAs: cfg.RootCAs, ConnectTimeout: cfg.ConnectTimeout,
+		LimitRate: cfg.LimitRate,
 	}
 }
 

@@ -272,6 +272,14 @@ func TestConventions(t *testing.T) {
 	} else if code, stdout, _ := run("status", out("mt")+".part"); code != 0 || !strings.Contains(stdout, "download in progress") {
 		t.Errorf("status of OUT.part after --max-time: exit %d\n%s", code, stdout)
 	}
+	// A rate limit can only slow a download: 1 MiB at 2 MiB/s over 4
+	// connections takes at least the budget's time, less one burst.
+	start := time.Now()
+	if code, _, stderr := run(srv.URL+"/file", "-q", "-c", "4", "--limit-rate", "2M", "-o", out("lr")); code != 0 || sha256File(t, out("lr")) != sum {
+		t.Errorf("--limit-rate: exit %d\n%s", code, stderr)
+	} else if el := time.Since(start); el < 400*time.Millisecond {
+		t.Errorf("--limit-rate 2M fetched 1 MiB in %v, faster than the limit", el)
+	}
 	if code, stdout, _ := run("man"); code != 0 || !strings.Contains(stdout, ".SH") {
 		t.Errorf("rget man: exit %d, no roff sections", code)
 	}

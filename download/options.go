@@ -67,6 +67,9 @@ type Options struct {
 	// ConnectTimeout bounds dialing and the TLS handshake of each
 	// connection. If zero, 30 s.
 	ConnectTimeout time.Duration
+	// LimitRate caps the download at this many bytes per second, over all
+	// connections together. If zero, no cap.
+	LimitRate int64
 	// Discard throws the bytes away instead of writing a file (for
 	// benchmarks): no part file, no journal, no hash, nothing published.
 	Discard bool

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"rget/journal"
 	"rget/merge"
@@ -141,6 +142,12 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	if cfg.Insecure {
 		cfg.emit(Event{Kind: EventWarning, Message: "--insecure: TLS certificates are not verified; anyone on the path can read and change the download"})
 	}
+	var limiter *rate.Limiter
+	if cfg.LimitRate > 0 {
+		// Reads draw at most 1/20 s of the budget at a time: smooth, and
+		// never more than a buffer.
+		limiter = rate.NewLimiter(rate.Limit(cfg.LimitRate), int(min(max(cfg.LimitRate/20, 1024), 256<<10)))
+	}
 	trace := func(t segment.Trace) { cfg.emit(Event{Kind: EventRequest, Trace: t}) }
 	onRetry := func(r segment.Retry) { cfg.emit(Event{Kind: EventRetry, Retry: r}) }
 	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{
@@ -185,7 +192,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	ferr := fetchWithCompanions(ctx, cfg, jb, prog, func(ctx context.Context) error {
 		return segment.Fetch(ctx, client, remote, jb.dst(), jb.plan, segment.Options{
 			Connections: conns, Retries: cfg.Retries, Header: remote.Header(cfg.Header), Progress: prog,
-			StallTimeout: cfg.StallTimeout, Trace: trace, OnRetry: onRetry,
+			StallTimeout: cfg.StallTimeout, Trace: trace, OnRetry: onRetry, Limiter: limiter,
 		})
 	})
 	lastByte := time.Now()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 )
 
 // Options configures Fetch.
@@ -49,6 +50,10 @@ type Options struct {
 	// OnRetry, if set, is told of every failed request that will be
 	// retried, before the wait.
 	OnRetry func(Retry)
+	// Limiter, if set, is the one budget of bytes per second that every
+	// connection's reads draw from (rget get --limit-rate). Its burst
+	// bounds each read.
+	Limiter *rate.Limiter
 	// KeepStream, for Probe: when the server answers the probe with the
 	// whole resource (no ranges), keep that response open for Fetch to
 	// read instead of asking for the resource again. The caller then
@@ -293,9 +298,12 @@ func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, bu
 	var n int // bytes in buf not yet written
 	var first time.Time
 	for {
-		k, rerr := body.Read(buf[n:])
+		k, rerr := body.Read(f.opts.readSlice(buf[n:]))
 		if k > 0 && n == 0 {
 			first = time.Now()
+		}
+		if werr := f.opts.take(ctx, k); werr != nil {
+			return fmt.Errorf("range [%d,%d): %w", from, end, werr)
 		}
 		n += k
 		if n > 0 && (n == len(buf) || rerr != nil || pos+int64(n) >= end || time.Since(first) >= flushAfter) {
@@ -396,4 +404,21 @@ func (f *fetcher) sameVersion(resp *http.Response) error {
 		return fmt.Errorf("%s: Last-Modified %s, was %s: %w", resp.Request.URL.Redacted(), lm, r.LastModified, ErrChanged)
 	}
 	return nil
+}
+
+// readSlice bounds a read by the limiter's burst, so that a limited
+// download draws from the budget in small steps.
+func (o *Options) readSlice(b []byte) []byte {
+	if o.Limiter != nil && len(b) > o.Limiter.Burst() {
+		return b[:o.Limiter.Burst()]
+	}
+	return b
+}
+
+// take waits until n bytes that arrived fit the rate limit.
+func (o *Options) take(ctx context.Context, n int) error {
+	if o.Limiter == nil || n <= 0 {
+		return nil
+	}
+	return o.Limiter.WaitN(ctx, n)
 }

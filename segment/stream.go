@@ -75,7 +75,10 @@ func (f *fetcher) streamOnce(ctx context.Context, c *ConnProgress, buf []byte, w
 	}
 	c.End.Store(max(size, 0))
 	for {
-		n, rerr := fill(body, buf)
+		n, rerr := fill(body, f.opts.readSlice(buf))
+		if werr := f.opts.take(ctx, n); werr != nil {
+			return fmt.Errorf("stream: %w", werr)
+		}
 		if n > 0 {
 			if size >= 0 && *written+int64(n) > size {
 				return fmt.Errorf("stream: more than the %d bytes announced: %w", size, ErrChanged)
