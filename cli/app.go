@@ -157,6 +157,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		c.OnUsageError = onUsage
 		c.HideHelp = true
 		c.Flags = append(c.Flags, &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"})
+		c.CustomHelpTemplate = commandHelp(c)
 		action := c.Action
 		c.Action = func(cc *cli.Context) error {
 			if cc.Bool("help") {

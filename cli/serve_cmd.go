@@ -36,7 +36,7 @@ type serveConfig struct {
 func serveCommand(stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:      "serve",
-		Usage:     "serve a directory (or --synthetic SIZE) over HTTP with Range, ETag and Last-Modified, until interrupted",
+		Usage:     "serve a directory (or --synthetic SIZE) over HTTP, with ranges, until interrupted",
 		ArgsUsage: "DIR",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen on `HOST:PORT` (port 0: any free one)"},

@@ -289,3 +289,21 @@ func TestConventions(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpFits100Columns: the help of rget and of every command fits 100
+// columns.
+func TestHelpFits100Columns(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {"get", "--help"}, {"status", "--help"}, {"verify", "--help"},
+		{"bench", "--help"}, {"serve", "--help"}, {"man", "--help"}, {"completion", "--help"}, {"help", "get"}} {
+		code, stdout, stderr := rget(t, args...)
+		if code != 0 || stdout == "" {
+			t.Errorf("rget %v: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+		for _, line := range strings.Split(stdout, "\n") {
+			if len(line) > helpWidth {
+				t.Errorf("rget %v: a line of %d columns: %q", args, len(line), line)
+			}
+		}
+	}
+}
