@@ -88,7 +88,17 @@ func oneLine(err error) string {
 // run is the whole program but for the process itself: tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, normalizeArgs(app, args))
+	args = normalizeArgs(app, args)
+	if len(args) > 1 && args[1] == "get" {
+		extra, err := configArgs(configPath(), app.Command("get"))
+		if err != nil {
+			return err
+		}
+		extra = notGiven(extra, args[2:], app.Command("get"))
+		// Before the command line's flags: those win.
+		args = append(append(append([]string(nil), args[:2]...), extra...), args[2:]...)
+	}
+	err := app.RunContext(ctx, args)
 	if err != nil && ctx.Err() != nil && !errors.Is(err, errInterrupted) {
 		// Every command stopped by a signal exits 130, whatever failed
 		// on the way out.

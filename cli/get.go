@@ -56,7 +56,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 		Name:      "get",
 		Usage:     "download URL with many connections, verify and publish it",
 		ArgsUsage: "URL",
-		Flags: []cli.Flag{
+		Flags: withEnv([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (default: the server's file name, in the current directory)"},
 			&cli.StringFlag{Name: "dir", Aliases: []string{"d"}, Usage: "put the file in `DIR` (with -o: relative to it)"},
 			&cli.IntFlag{Name: "connections", Aliases: []string{"c"}, Value: 8, Usage: "number of connections at once, `N`", EnvVars: []string{"RGET_CONNECTIONS"}},
@@ -81,7 +81,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "give up a connection attempt (TCP and TLS) after this long"},
 			&cli.DurationFlag{Name: "max-time", Usage: "give up the whole download after this long (0: never); progress is saved for a rerun"},
 			&cli.StringFlag{Name: "limit-rate", Usage: "download at most `RATE` bytes per second over all connections, e.g. 500K, 10M (binary units)"},
-		},
+		}),
 		Action: func(c *cli.Context) error {
 			cfg, err := getConfigFrom(c)
 			if err != nil {
