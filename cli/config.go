@@ -76,7 +76,10 @@ func configArgs(path string, cmd *cli.Command) ([]string, error) {
 		return nil, nil
 	}
 	f, err := os.Open(path)
-	if os.IsNotExist(err) {
+	if os.IsNotExist(err) || (os.IsPermission(err) && os.Getenv("RGET_CONFIG") == "") {
+		// None there, or one the user running rget may not read (another
+		// user's home, as under sudo -u): only a file named by
+		// RGET_CONFIG must be readable.
 		return nil, nil
 	}
 	if err != nil {
