@@ -80,6 +80,8 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "cacert", Usage: "trust the certificate authorities in PEM `FILE` instead of the system's"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "give up a connection attempt (TCP and TLS) after this long"},
 			&cli.DurationFlag{Name: "max-time", Usage: "give up the whole download after this long (0: never); progress is saved for a rerun"},
+			&cli.BoolFlag{Name: "netrc", Usage: "log in with the ~/.netrc entry of the URL's host (sent to that host only)"},
+			&cli.StringFlag{Name: "netrc-file", Usage: "as --netrc, with the .netrc at `FILE`"},
 			&cli.StringFlag{Name: "limit-rate", Usage: "download at most `RATE` bytes per second over all connections, e.g. 500K, 10M (binary units)"},
 		}),
 		Action: func(c *cli.Context) error {
@@ -188,6 +190,16 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 			return cfg, usagef("get: --header %q is not \"Name: value\"", h)
 		}
 		cfg.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	// After -H: an Authorization given there wins over .netrc.
+	if c.Bool("netrc") || c.String("netrc-file") != "" {
+		auth, err := netrcAuth(c.String("netrc-file"), cfg.URL)
+		if err != nil {
+			return cfg, usagef("get: %v", err)
+		}
+		if auth != "" && cfg.Header.Get("Authorization") == "" {
+			cfg.Header.Set("Authorization", auth)
+		}
 	}
 	return cfg, nil
 }
