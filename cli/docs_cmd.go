@@ -13,7 +13,7 @@ func manCommand(stdout io.Writer) *cli.Command {
 		Name:  "man",
 		Usage: "print the manual page (roff): rget man > rget.1",
 		Action: func(c *cli.Context) error {
-			page, err := c.App.ToMan()
+			page, err := c.App.ToManWithSection(1)
 			if err != nil {
 				return fmt.Errorf("man: %w", err)
 			}

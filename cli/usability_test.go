@@ -307,3 +307,17 @@ func TestHelpFits100Columns(t *testing.T) {
 		}
 	}
 }
+
+// TestManPageIsCurrent: docs/rget.1 is what `rget man` prints (regenerate
+// with `go run . man > docs/rget.1`).
+func TestManPageIsCurrent(t *testing.T) {
+	t.Parallel()
+	want, err := os.ReadFile(filepath.Join("..", "docs", "rget.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := rget(t, "man")
+	if code != 0 || stdout != string(want) {
+		t.Errorf("docs/rget.1 is not what rget man prints: regenerate it with go run . man > docs/rget.1")
+	}
+}
