@@ -49,6 +49,7 @@ type getConfig struct {
 	ConnectTimeout time.Duration
 	MaxTime        time.Duration // 0: no limit
 	LimitRate      int64         // bytes per second; 0: none
+	NoScheme       bool          // the URL had none: http:// was put before it
 }
 
 func getCommand(stdout, stderr io.Writer) *cli.Command {
@@ -111,6 +112,7 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 	}
 	cfg := getConfig{
 		URL:         withScheme(c.Args().First()),
+		NoScheme:    !strings.Contains(c.Args().First(), "://"),
 		Output:      c.String("output"),
 		Dir:         c.String("dir"),
 		Connections: c.Int("connections"),
@@ -279,6 +281,9 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "rget: warning: %d connections: servers often refuse or throttle more than a few dozen from one client (rget opens no more than the file has 16 KiB ranges)\n", cfg.Connections)
 	}
 	ev := newEvents(cfg, stderr)
+	if cfg.Debug && cfg.NoScheme {
+		fmt.Fprintf(stderr, "rget: debug: the URL has no scheme: fetching %s\n", redact(cfg.URL))
+	}
 	if cfg.Debug {
 		// What the standard library logs (net/http's reports of junk on
 		// an idle connection) is shown with the requests.

@@ -56,6 +56,8 @@ func TestCommandLineUsability(t *testing.T) {
 			stdout: []string{sum + "  " + filepath.Join(dir, "q.bin")}, notStderr: []string{sum}},
 		{name: "no scheme means http", args: []string{"get", hostPort + "/file", "-q", "-o", filepath.Join(dir, "s.bin")},
 			file: filepath.Join(dir, "s.bin")},
+		{name: "--debug says the scheme was added", args: []string{hostPort + "/file", "-q", "--debug", "-o", filepath.Join(dir, "s2.bin")},
+			stderr: []string{"the URL has no scheme: fetching http://" + hostPort + "/file"}},
 		{name: "-d DIR is created", args: []string{url, "-q", "-d", filepath.Join(dir, "new", "sub")},
 			file: filepath.Join(dir, "new", "sub", "file")},
 		{name: "-o a directory suggests -d", args: []string{url, "-q", "-o", dir}, exit: exitFailure,
