@@ -102,6 +102,7 @@ func activeConns(prog *segment.Progress) int {
 // connection (or a summary past maxConnBars).
 type barView struct {
 	p     *mpb.Progress
+	w     io.Writer // the terminal
 	total *mpb.Bar
 	conns []*connBar
 	plan  *segment.Ledger
@@ -119,7 +120,7 @@ type connBar struct {
 func newBarView(w io.Writer, name string, plan *segment.Ledger, prog *segment.Progress, base int64) *barView {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithAutoRefresh(), mpb.WithWidth(48), mpb.WithRefreshRate(150*time.Millisecond))
-	v := &barView{p: p, plan: plan, prog: prog, base: base, cap: cancel}
+	v := &barView{p: p, w: w, plan: plan, prog: prog, base: base, cap: cancel}
 	size := plan.Size()
 	v.total = p.New(max(size, 0), mpb.BarStyle(),
 		mpb.PrependDecorators(
@@ -206,6 +207,12 @@ func (v *barView) update(dt time.Duration) {
 // finish completes the total bar on success, drops the connection bars and
 // stops mpb after its last frame.
 func (v *barView) finish(ok bool) {
+	if !ok {
+		// A Ctrl-C is echoed as "^C" where the cursor stands, and mpb's
+		// last frame would start two columns in ("tmtm.bin ..."): back to
+		// the line's start first.
+		fmt.Fprint(v.w, "\r")
+	}
 	if ok {
 		v.update(150 * time.Millisecond)
 		if size := v.plan.Size(); size > 0 {
