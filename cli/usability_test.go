@@ -323,3 +323,21 @@ func TestManPageIsCurrent(t *testing.T) {
 		t.Errorf("docs/rget.1 is not what rget man prints: regenerate it with go run . man > docs/rget.1")
 	}
 }
+
+// TestREADMEListsEveryFlag: README's flags table names every visible flag
+// of rget get.
+func TestREADMEListsEveryFlag(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range getCommand(nil, nil).Flags {
+		if vf, ok := f.(interface{ IsVisible() bool }); ok && !vf.IsVisible() {
+			continue
+		}
+		if name := "--" + f.Names()[0]; !strings.Contains(string(readme), "`"+name) && !strings.Contains(string(readme), ", "+name) {
+			t.Errorf("README's flags table lacks %s", name)
+		}
+	}
+}
