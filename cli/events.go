@@ -49,7 +49,7 @@ func (e *events) handle(ev download.Event) {
 		}
 	case download.EventFetchStart:
 		p := ev.Progress
-		e.view = newView(e.w, e.cfg.Quiet, filepath.Base(p.Output), p.Ledger, p.Counters, p.Resumed)
+		e.view = newView(e.w, e.cfg.Quiet, viewName(e.cfg, p.Output), p.Ledger, p.Counters, p.Resumed)
 		ctx, cancel := context.WithCancel(context.Background())
 		e.stop = cancel
 		e.viewWG.Add(1)
@@ -121,4 +121,14 @@ func (e *events) debug(ev download.Event) {
 		fmt.Fprint(e.w, "]")
 	}
 	fmt.Fprintln(e.w)
+}
+
+// viewName is what the progress calls the download: the file's name, and
+// the rate limit if there is one.
+func viewName(cfg getConfig, output string) string {
+	name := filepath.Base(output)
+	if cfg.LimitRate > 0 {
+		name += " (limit " + formatRate(float64(cfg.LimitRate)) + ")"
+	}
+	return name
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -12,12 +13,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"rget/origin"
+	"rget/segment"
 )
 
 // TestCommandLineUsability runs the built binary the way curl, wget and
@@ -340,4 +344,67 @@ func TestREADMEListsEveryFlag(t *testing.T) {
 			t.Errorf("README's flags table lacks %s", name)
 		}
 	}
+}
+
+// TestProgressNamesTheLimit: with --limit-rate the progress says so.
+func TestProgressNamesTheLimit(t *testing.T) {
+	t.Parallel()
+	if got := viewName(getConfig{LimitRate: 2 << 20}, "/data/big.iso"); !strings.Contains(got, "big.iso (limit 2.1 MB/s)") {
+		t.Errorf("viewName = %q, want the file and its limit", got)
+	}
+	if got := viewName(getConfig{}, "/data/big.iso"); got != "big.iso" {
+		t.Errorf("viewName without a limit = %q", got)
+	}
+}
+
+// TestSmallFileOneConnection: an 11-byte file is fetched, and reported,
+// with one connection whatever -c says.
+func TestSmallFileOneConnection(t *testing.T) {
+	t.Parallel()
+	_, base := startOrigin(t, 11)
+	code, stdout, stderr := rget(t, base+"/file", "-c", "8", "--json", "-o", filepath.Join(t.TempDir(), "x"))
+	if code != 0 || !strings.Contains(stdout, `"connections": 1,`) {
+		t.Errorf("exit %d, stdout %s, stderr %s; want 1 connection", code, stdout, stderr)
+	}
+}
+
+// TestResumedBytesAreNotSpeed: after a resume, the bytes already on disk
+// count in the total but not in the speed (9.6 MB/s was shown for 5.3).
+func TestResumedBytesAreNotSpeed(t *testing.T) {
+	t.Parallel()
+	const resumed = 50 << 20
+	plan := segment.NewLedger(100<<20, []segment.Range{{Start: 0, End: 100 << 20, Done: resumed}}, segment.Policy{})
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	v := &lineView{w: lockedWriter{&mu, &buf}, name: "f", plan: plan, prog: segment.NewProgress(1), base: resumed, every: time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); v.run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		out := buf.String()
+		mu.Unlock()
+		if strings.Count(out, "\n") >= 2 || time.Now().After(deadline) {
+			cancel()
+			<-done
+			if !strings.Contains(out, "50.0 MiB of 100.0 MiB (50%), 0.0 MB/s") {
+				t.Errorf("progress after a resume with nothing new: %q, want 50%% and 0.0 MB/s", out)
+			}
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
