@@ -66,7 +66,7 @@ type Options struct {
 type Progress struct {
 	Received atomic.Int64 // body bytes received, over all connections
 	Retries  atomic.Int64 // requests retried after a transient failure
-	Recycled atomic.Int64 // slow connections dropped for a fresh one
+	Recycled atomic.Int64 // requests whose range another connection took or finished first
 	Conns    []ConnProgress
 }
 
