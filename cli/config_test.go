@@ -2,7 +2,6 @@ package cli
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,38 +26,34 @@ func TestConfigAndEnv(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(env []string, args ...string) (string, string, error) {
-		var stdout, stderr strings.Builder
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), env...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		return stdout.String(), stderr.String(), err
+	run := func(env []string, args ...string) (string, string, int) {
+		code, stdout, stderr := runBin(t, bin, env, args...)
+		return stdout, stderr, code
 	}
 	// From the file: quiet (only the sum line), the directory.
-	stdout, stderr, err := run([]string{"RGET_CONFIG=" + conf}, srv.URL+"/file", "--json")
-	if err != nil {
-		t.Fatalf("with a config: %v\n%s", err, stderr)
+	stdout, stderr, code := run([]string{"RGET_CONFIG=" + conf}, srv.URL+"/file", "--json")
+	if code != 0 {
+		t.Fatalf("with a config: exit %d\n%s", code, stderr)
 	}
 	if !strings.Contains(stdout, filepath.Join(dir, "fromconfig", "file")) || !strings.Contains(stdout, `"connections": 3`) {
 		t.Errorf("config not applied: %s", stdout)
 	}
 	// The command line wins: -d elsewhere, -c 2.
-	stdout, stderr, err = run([]string{"RGET_CONFIG=" + conf}, srv.URL+"/file", "--json", "-c", "2", "-d", filepath.Join(dir, "fromflags"))
-	if err != nil || !strings.Contains(stdout, filepath.Join(dir, "fromflags", "file")) || !strings.Contains(stdout, `"connections": 2`) {
-		t.Errorf("flags did not win over the config: %v\n%s%s", err, stdout, stderr)
+	stdout, stderr, code = run([]string{"RGET_CONFIG=" + conf}, srv.URL+"/file", "--json", "-c", "2", "-d", filepath.Join(dir, "fromflags"))
+	if code != 0 || !strings.Contains(stdout, filepath.Join(dir, "fromflags", "file")) || !strings.Contains(stdout, `"connections": 2`) {
+		t.Errorf("flags did not win over the config: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// RGET_* for a flag.
-	stdout, stderr, err = run([]string{"RGET_CONFIG=/nonexistent", "RGET_OUTPUT=" + filepath.Join(dir, "env.bin"), "RGET_QUIET=true"}, srv.URL+"/file")
-	if err != nil || !strings.Contains(stdout, filepath.Join(dir, "env.bin")) {
-		t.Errorf("RGET_OUTPUT not applied: %v\n%s%s", err, stdout, stderr)
+	stdout, stderr, code = run([]string{"RGET_CONFIG=/nonexistent", "RGET_OUTPUT=" + filepath.Join(dir, "env.bin"), "RGET_QUIET=true"}, srv.URL+"/file")
+	if code != 0 || !strings.Contains(stdout, filepath.Join(dir, "env.bin")) {
+		t.Errorf("RGET_OUTPUT not applied: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// A line that is not a flag is a usage error naming the line.
 	bad := filepath.Join(dir, "bad")
 	os.WriteFile(bad, []byte("conections = 3\n"), 0o644)
-	_, stderr, err = run([]string{"RGET_CONFIG=" + bad}, srv.URL+"/file")
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitUsage || !strings.Contains(stderr, bad+":1") {
-		t.Errorf("bad config: %v, stderr %q; want exit 2 naming %s:1", err, stderr, bad)
+	_, stderr, code = run([]string{"RGET_CONFIG=" + bad}, srv.URL+"/file")
+	if code != exitUsage || !strings.Contains(stderr, bad+":1") {
+		t.Errorf("bad config: exit %d, stderr %q; want exit 2 naming %s:1", code, stderr, bad)
 	}
 }
 

@@ -80,16 +80,8 @@ func TestCommandLineUsability(t *testing.T) {
 			exit: exitHTTPStatus, stdout: []string{`"exit_code": 4`, `"error"`}, jsonStdout: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			cmd := exec.Command(bin, tc.args...)
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			code, stdoutS, stderrS := runBin(t, bin, nil, tc.args...)
+			stdout, stderr := bytes.NewBufferString(stdoutS), bytes.NewBufferString(stderrS)
 			if code != tc.exit {
 				t.Fatalf("rget %q: exit %d, want %d; stderr:\n%s", tc.args, code, tc.exit, stderr.String())
 			}
@@ -240,17 +232,7 @@ func TestConventions(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := hexSum(c)
-	run := func(args ...string) (int, string, string) {
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return code, stdout.String(), stderr.String()
-	}
+	run := func(args ...string) (int, string, string) { return runBin(t, bin, nil, args...) }
 	out := func(name string) string { return filepath.Join(dir, name) }
 
 	if code, _, stderr := run(srv.URL+"/file", "-q", "-o", out("ua1")); code != 0 || ua.Load() != "rget/0.1.0-dev" {
@@ -407,4 +389,23 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// runBin runs the built binary with args (and env added to this process's)
+// and returns its exit code, stdout and stderr.
+func runBin(t *testing.T, bin string, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errw bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = &out, &errw
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run %s: %v", bin, err)
+	}
+	return code, out.String(), errw.String()
 }
