@@ -66,7 +66,7 @@ type Options struct {
 type Progress struct {
 	Received atomic.Int64 // body bytes received, over all connections
 	Retries  atomic.Int64 // requests retried after a transient failure
-	Recycled atomic.Int64 // requests whose range another connection took or finished first
+	Recycled atomic.Int64 // requests whose range another connection took or finished first, and slow connections closed for a fresh one
 	Conns    []ConnProgress
 }
 
@@ -214,7 +214,8 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			}
 			continue
 		}
-		err := f.fetchLease(g.Ctx, g.Lease, c, buf)
+		var used net.Conn
+		err := f.fetchLease(g.Ctx, g.Lease, c, buf, &used)
 		if errors.Is(context.Cause(g.Ctx), ErrLost) {
 			f.prog.Recycled.Add(1)
 			err = nil // another connection finished these bytes
@@ -228,6 +229,12 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			delay = retryDelay(err, n, f.opts.Backoff)
 			return delay
 		})
+		if used != nil && f.led.recycle(conn) {
+			// Much slower than the others: a bad path or a throttled
+			// flow, which a fresh connection is likely not to have.
+			used.Close()
+			f.prog.Recycled.Add(1)
+		}
 		if err != nil {
 			if !f.opts.mayRetry(ctx, err, failures) {
 				return err
@@ -261,7 +268,7 @@ const flushAfter = 20 * time.Millisecond
 
 // fetchLease issues one ranged request for the lease and writes the body
 // through it until the lease's end.
-func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, buf []byte) (err error) {
+func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, buf []byte, used *net.Conn) (err error) {
 	from, end := ls.From(), ls.End()
 	if from >= end {
 		return nil
@@ -283,6 +290,7 @@ func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, bu
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
+	*used = conn
 	ls.Headers(sent, time.Now())
 	defer resp.Body.Close()
 	if lc, ok := conn.(*lowConn); ok {

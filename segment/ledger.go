@@ -528,3 +528,30 @@ func (l *Ledger) setWorkers(n int) {
 	l.workers = n
 	l.ensureConnLocked(n - 1)
 }
+
+// recycle reports whether connection conn has been much slower than the
+// others (below 1/slowFactor of their mean rate, over a finished request
+// each): its next request should go out on a fresh TCP connection. Its
+// history is then forgotten, so the new connection is judged afresh.
+func (l *Ledger) recycle(conn int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	me := l.conns[conn].hist
+	var sum float64
+	var n int
+	for i := range l.conns {
+		if i != conn && l.conns[i].hist > 0 {
+			sum += l.conns[i].hist
+			n++
+		}
+	}
+	if me <= 0 || n == 0 || me*slowFactor >= sum/float64(n) {
+		return false
+	}
+	l.conns[conn].hist = 0
+	return true
+}
+
+// slowFactor: a connection below 1/slowFactor of the others' mean rate is
+// much slower than them.
+const slowFactor = 4
