@@ -532,10 +532,16 @@ func (l *Ledger) setWorkers(n int) {
 // recycle reports whether connection conn has been much slower than the
 // others (below 1/slowFactor of their mean rate, over a finished request
 // each): its next request should go out on a fresh TCP connection. Its
-// history is then forgotten, so the new connection is judged afresh.
+// history is then forgotten, so the new connection is judged afresh. A slot
+// is recycled once: where all connections share one bottleneck (hundreds
+// of them on one machine), some are always slow, and closing them again
+// and again only churns connections.
 func (l *Ledger) recycle(conn int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.conns[conn].recycled {
+		return false // once: a slot slow again on a fresh connection is not the path's fault
+	}
 	me := l.conns[conn].hist
 	var sum float64
 	var n int
@@ -549,6 +555,7 @@ func (l *Ledger) recycle(conn int) bool {
 		return false
 	}
 	l.conns[conn].hist = 0
+	l.conns[conn].recycled = true
 	return true
 }
 

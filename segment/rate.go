@@ -19,6 +19,8 @@ type connState struct {
 	// polling: the connection is idle and looks again on a timer (one of
 	// the Ledger's pollers).
 	polling bool
+	// recycled: its connection was once closed for being much slower.
+	recycled bool
 }
 
 // latency is the ledger's moving average of request latencies (request sent
