@@ -409,3 +409,26 @@ func runBin(t *testing.T, bin string, env []string, args ...string) (code int, s
 	}
 	return code, out.String(), errw.String()
 }
+
+// TestBarViewInterruptedStartsAtLineStart: a view ended by an interrupt
+// first returns to the line's start, so that the terminal's "^C" echo does
+// not shift the last frame ("tmtm.bin ..." was seen in tmux).
+func TestBarViewInterruptedStartsAtLineStart(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	w := lockedWriter{&mu, &buf}
+	plan := segment.NewLedger(100, segment.Split(100, 10), segment.Policy{})
+	v := newBarView(w, "file.bin", plan, segment.NewProgress(2), 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); v.run(ctx) }()
+	v.finish(false)
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(buf.String(), "\r") {
+		t.Errorf("interrupted view output has no carriage return: %q", buf.String())
+	}
+}
