@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"rget/bench"
+	"rget/download"
 )
 
 // syntheticSeed is the seed of the content `rget bench` and `rget serve
@@ -182,7 +183,7 @@ func runBench(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) er
 		return err
 	}
 	rep.Command = benchCommandLine(cfg)
-	rep.Target.URL = redact(rep.Target.URL)
+	rep.Target.URL = download.Redact(rep.Target.URL)
 	rep.Notes = append(setup.notes, toolNotes(cfg, tools)...)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -269,7 +270,7 @@ func benchCommandLine(cfg benchConfig) string {
 	}
 	s := "rget bench"
 	if cfg.URL != "" {
-		s += " " + redact(cfg.URL)
+		s += " " + download.Redact(cfg.URL)
 	} else {
 		s += " --size " + compactSize(cfg.Size)
 		if cfg.RatePerConn > 0 {

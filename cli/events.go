@@ -109,7 +109,7 @@ func (e *events) debug(ev download.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	fmt.Fprintf(e.w, "rget: debug +%.3fs GET %s Range:%q -> %d, %d bytes in %v", t.Start.Sub(e.begin).Seconds(),
-		redact(t.URL), t.Range, t.Status, t.Bytes, t.Duration.Round(time.Microsecond))
+		download.Redact(t.URL), t.Range, t.Status, t.Bytes, t.Duration.Round(time.Microsecond))
 	if t.Err != nil {
 		fmt.Fprintf(e.w, ": %s", oneLine(t.Err))
 	}

@@ -212,13 +212,13 @@ func stopped(cfg getConfig, err error) error {
 	var se *download.StoppedError
 	switch {
 	case errors.As(err, &se) && se.Saved:
-		return fmt.Errorf("%w: download of %s stopped, progress saved; rerun the same command to resume", errInterrupted, redact(cfg.URL))
+		return fmt.Errorf("%w: download of %s stopped, progress saved; rerun the same command to resume", errInterrupted, download.Redact(cfg.URL))
 	case errors.As(err, &se) && cfg.Checkpoint < 0:
-		return fmt.Errorf("%w: download of %s stopped; nothing saved (--checkpoint-every 0 keeps no journal)", errInterrupted, redact(cfg.URL))
+		return fmt.Errorf("%w: download of %s stopped; nothing saved (--checkpoint-every 0 keeps no journal)", errInterrupted, download.Redact(cfg.URL))
 	case errors.As(err, &se):
-		return fmt.Errorf("%w: download of %s stopped; nothing saved (the server does not serve byte ranges, so it cannot resume)", errInterrupted, redact(cfg.URL))
+		return fmt.Errorf("%w: download of %s stopped; nothing saved (the server does not serve byte ranges, so it cannot resume)", errInterrupted, download.Redact(cfg.URL))
 	}
-	return fmt.Errorf("%w: download of %s stopped before it began; nothing saved", errInterrupted, redact(cfg.URL))
+	return fmt.Errorf("%w: download of %s stopped before it began; nothing saved", errInterrupted, download.Redact(cfg.URL))
 }
 
 // failure is what --json prints when a download fails.
@@ -282,7 +282,7 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 	}
 	ev := newEvents(cfg, stderr)
 	if cfg.Debug && cfg.NoScheme {
-		fmt.Fprintf(stderr, "rget: debug: the URL has no scheme: fetching %s\n", redact(cfg.URL))
+		fmt.Fprintf(stderr, "rget: debug: the URL has no scheme: fetching %s\n", download.Redact(cfg.URL))
 	}
 	if cfg.Debug {
 		// What the standard library logs (net/http's reports of junk on
@@ -309,7 +309,7 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 			err = advise(err)
 		}
 		if cfg.JSON {
-			writeJSON(stdout, failure{URL: redact(cfg.URL), Error: oneLine(err), ExitCode: exitCode(err)})
+			writeJSON(stdout, failure{URL: download.Redact(cfg.URL), Error: oneLine(err), ExitCode: exitCode(err)})
 		}
 		return err
 	}
@@ -336,15 +336,6 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 		res.Output, size, res.Seconds, formatRate(res.BytesPerSecond),
 		plural(res.Connections, "connection"), plural(int(res.Retries), "retry"), res.SHA256)
 	return nil
-}
-
-// redact removes credentials from a URL for display and reports.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Redacted()
 }
 
 // startCPUProfile profiles the process into path until the returned func.

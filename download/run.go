@@ -181,7 +181,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	default:
 		// No more connections than the file has ranges to give them
 		// (segment.Policy's smallest range): the rest would only wait.
-		conns = int(min(int64(conns), max((remote.Size+minRange-1)/minRange, 1)))
+		conns = int(min(int64(conns), max((remote.Size+segment.MinPiece-1)/segment.MinPiece, 1)))
 	}
 	jb, err := prepare(cfg, remote, out, conns)
 	if err != nil {
@@ -206,7 +206,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	done := time.Now()
 	fetched := prog.Received.Load()
 	return &Result{
-		URL: redact(cfg.URL), FinalURL: redact(remote.FinalURL), Output: out, Size: jb.plan.Size(),
+		URL: Redact(cfg.URL), FinalURL: Redact(remote.FinalURL), Output: out, Size: jb.plan.Size(),
 		SHA256: sum, Verified: cfg.SHA256 != "",
 		Seconds: done.Sub(start).Seconds(), BytesPerSecond: float64(fetched) / max(done.Sub(start).Seconds(), 1e-9),
 		Connections: usedConns(prog), Segments: len(jb.plan.Snapshot()), Splits: jb.plan.Splits(),
@@ -216,8 +216,8 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	}, nil
 }
 
-// redact removes credentials from a URL for display and reports.
-func redact(raw string) string {
+// Redact removes the password from a URL, for display and reports.
+func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return raw
@@ -240,7 +240,7 @@ func alreadyComplete(ctx context.Context, cfg config, out string, start time.Tim
 		return nil, nil
 	}
 	return &Result{
-		URL: redact(cfg.URL), Output: out, Size: size, SHA256: cfg.SHA256, Verified: true,
+		URL: Redact(cfg.URL), Output: out, Size: size, SHA256: cfg.SHA256, Verified: true,
 		Seconds: time.Since(start).Seconds(), AlreadyComplete: true,
 	}, nil
 }
@@ -605,10 +605,6 @@ func sizePart(f *os.File, path string, size int64) error {
 func policy(cfg config) segment.Policy {
 	return segment.Policy{NoJoin: cfg.SegmentSize > 0}
 }
-
-// minRange is the smallest range the scheduler hands out (segment.Policy's
-// default MinPiece): a file has at most size/minRange ranges to share.
-const minRange = 16 << 10
 
 // usedConns is how many connections received anything.
 func usedConns(prog *segment.Progress) int {

@@ -10,10 +10,14 @@ import (
 	"time"
 )
 
+// MinPiece is the default smallest range a taper or a split creates: a
+// file has at most size/MinPiece ranges to share among connections.
+const MinPiece = 16 << 10
+
 // Policy decides what idle connections do. Its zero value is the default.
 type Policy struct {
 	// MinPiece is the smallest range a taper or a split creates, whatever
-	// the rates. If zero, 16 KiB.
+	// the rates. If zero, the package's MinPiece (16 KiB).
 	MinPiece int64
 	// RTTs is how many request latencies' worth of bytes a taper or split
 	// range holds at least, so the request it costs stays a small part of
@@ -27,7 +31,7 @@ type Policy struct {
 
 func (p Policy) withDefaults() Policy {
 	if p.MinPiece <= 0 {
-		p.MinPiece = 16 << 10
+		p.MinPiece = MinPiece
 	}
 	if p.RTTs <= 0 {
 		p.RTTs = 8

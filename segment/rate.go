@@ -133,9 +133,8 @@ type View struct {
 	// InFlight counts the bytes of active ranges still to arrive.
 	InFlight int64
 	// TotalRate is the expected rate of all connections together, bytes/s
-	// (those not measured yet counted at the mean); 0 unknown. IdleRate is
-	// the part of it of connections without a request, this one included.
-	TotalRate, IdleRate float64
+	// (those not measured yet counted at the mean); 0 unknown.
+	TotalRate float64
 	// HedgeBudget is how many bytes hedges may still ask twice.
 	HedgeBudget int64
 	// Complete: every byte is written.
@@ -172,11 +171,15 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 	v.PendingBytes = l.unleased
 	v.HedgeBudget = l.hedgeBudget() - l.dupBytes
 	// The first pending piece, from the hint: no piece before the hint is
-	// pending, and ranges are taken in file order.
-	var pend *piece
+	// pending, and ranges are taken in file order. The hint moves to the
+	// first piece nobody fetches, held back or not.
+	var pend, first *piece
 	for p := l.hint; p != nil; p = p.next {
 		if len(p.leases) > 0 || p.complete() {
 			continue
+		}
+		if first == nil {
+			first = p
 		}
 		if p.notBefore.After(now) {
 			if v.RetryAt.IsZero() || p.notBefore.Before(v.RetryAt) {
@@ -187,7 +190,7 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		pend = p
 		break
 	}
-	l.hint = l.firstPendingFrom(l.hint)
+	l.hint = first
 	if pend != nil {
 		v.Pending = &PendingView{Start: pend.start, End: pend.end, Claimed: pend.claimed}
 	}
@@ -234,41 +237,20 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		v.Rate = sum / float64(n)
 	}
 	// The total over every connection, idle ones at their history.
-	var total, idle, known float64
-	var unknown, unknownIdle int
+	var total, known float64
+	var unknown int
 	for i := range l.conns[:v.Workers] {
-		c := &l.conns[i]
-		// A connection whose response has arrived is as good as idle.
-		busy := c.cur != nil && !c.cur.over && c.cur.from+c.cur.arrived.Load() < c.cur.p.end
-		if r := c.rate(now, l.latency); r >= 0 {
+		if r := l.conns[i].rate(now, l.latency); r >= 0 {
 			total += r
 			known++
-			if !busy {
-				idle += r
-			}
 		} else {
 			unknown++
-			if !busy {
-				unknownIdle++
-			}
 		}
 	}
 	if known > 0 {
 		v.TotalRate = total + total/known*float64(unknown)
-		v.IdleRate = idle + total/known*float64(unknownIdle)
 	}
 	return v, pend, active
-}
-
-// firstPendingFrom returns the first piece from p on that has no lease and
-// is incomplete, or nil.
-func (l *Ledger) firstPendingFrom(p *piece) *piece {
-	for ; p != nil; p = p.next {
-		if len(p.leases) == 0 && !p.complete() {
-			return p
-		}
-	}
-	return nil
 }
 
 // hedgeBudget is how many bytes hedges may ask twice over the download: 1%
