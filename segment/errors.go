@@ -131,13 +131,8 @@ func (o *Options) retry(ctx context.Context, what string, do func() (working boo
 		if !o.mayRetry(ctx, err, failures) {
 			return err
 		}
-		if o.Progress != nil {
-			o.Progress.Retries.Add(1)
-		}
 		delay := retryDelay(err, failures, o.Backoff)
-		if o.OnRetry != nil {
-			o.OnRetry(Retry{What: what, Attempt: failures, Max: o.Retries, Delay: delay, Err: err})
-		}
+		o.retrying(Retry{What: what, Attempt: failures, Max: o.Retries, Delay: delay, Err: err})
 		if werr := wait(ctx, delay); werr != nil {
 			return err
 		}
@@ -173,5 +168,15 @@ func wait(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// retrying counts a retry and tells OnRetry of it.
+func (o *Options) retrying(r Retry) {
+	if o.Progress != nil {
+		o.Progress.Retries.Add(1)
+	}
+	if o.OnRetry != nil {
+		o.OnRetry(r)
 	}
 }

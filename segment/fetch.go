@@ -154,6 +154,7 @@ func Fetch(ctx context.Context, client *http.Client, r *Remote, dst io.WriterAt,
 	// Credentials stay with the host they were meant for, whatever the
 	// caller passes (see Remote.Header).
 	opts.Header = r.Header(opts.Header)
+	opts.Progress = prog
 	f := &fetcher{client: client, remote: r, dst: dst, led: led, opts: opts, prog: prog}
 	if !r.Ranges {
 		return f.stream(ctx, &prog.Conns[0])
@@ -239,11 +240,8 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			if !f.opts.mayRetry(ctx, err, failures) {
 				return err
 			}
-			f.prog.Retries.Add(1)
-			if f.opts.OnRetry != nil {
-				f.opts.OnRetry(Retry{What: "bytes " + strings.TrimPrefix(formatRange(g.Lease.From(), g.Lease.End()), "bytes="),
-					Attempt: failures, Max: f.opts.Retries, Delay: delay, Err: err})
-			}
+			f.opts.retrying(Retry{What: "bytes " + strings.TrimPrefix(formatRange(g.Lease.From(), g.Lease.End()), "bytes="),
+				Attempt: failures, Max: f.opts.Retries, Delay: delay, Err: err})
 		}
 	}
 }
