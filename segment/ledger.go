@@ -414,7 +414,7 @@ func (ls *Lease) Release(err error, now time.Time, delay func(failures int) time
 	if ls.cancel != nil {
 		ls.cancel(context.Canceled)
 	}
-	l.conns[ls.conn].finish(ls.arrived.Load(), now)
+	l.conns[ls.conn].finish(ls.arrived.Load(), now, l.latency)
 	found := false
 	for i, o := range p.leases {
 		if o == ls {
