@@ -30,6 +30,8 @@ type config struct {
 	onRequest       func(*http.Request)
 	failFirst       int
 	failStatus      int
+	failAfter       int // < 0: never
+	failAfterStatus int
 	noRange         bool
 	noRangeAfter    int   // < 0: never
 	cutAfter        int64 // < 0: never cut
@@ -37,6 +39,7 @@ type config struct {
 	changeETagAfter int // < 0: never change
 	lastModified    time.Time
 	weakETag        bool
+	gauge           *Gauge
 }
 
 func newConfig(opts []Option) config {
@@ -44,12 +47,19 @@ func newConfig(opts []Option) config {
 		cutAfter:        -1,
 		changeETagAfter: -1,
 		noRangeAfter:    -1,
+		failAfter:       -1,
 		lastModified:    time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC),
 	}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
 	return cfg
+}
+
+// WithGauge counts the origin's requests in flight in g too, which
+// several origins may share.
+func WithGauge(g *Gauge) Option {
+	return func(c *config) { c.gauge = g }
 }
 
 // WithRatePerConn caps the send rate of every TCP connection at bytesPerSec,
@@ -94,6 +104,12 @@ func WithFailFirst(n int, status int) Option {
 		status = http.StatusServiceUnavailable
 	}
 	return func(c *config) { c.failFirst, c.failStatus = n, status }
+}
+
+// WithFailAfter serves the first n requests (of any path), then answers
+// every later one with status: a mirror that lost the file, or went down.
+func WithFailAfter(n int, status int) Option {
+	return func(c *config) { c.failAfter, c.failAfterStatus = n, status }
 }
 
 // WithNoRange makes the origin ignore Range and If-Range: every content

@@ -45,8 +45,7 @@ type Origin struct {
 
 	requests    atomic.Int64
 	bytes       atomic.Int64
-	inFlight    atomic.Int64
-	maxInFlight atomic.Int64
+	inFlight    Gauge
 
 	mu     sync.Mutex
 	ranges []string // guarded by mu
@@ -82,7 +81,7 @@ func (o *Origin) BytesServed() int64 { return o.bytes.Load() }
 
 // MaxConcurrent returns the largest number of requests in flight at once
 // observed so far.
-func (o *Origin) MaxConcurrent() int64 { return o.maxInFlight.Load() }
+func (o *Origin) MaxConcurrent() int64 { return o.inFlight.Max() }
 
 // Ranges returns the Range header of every request so far, in arrival order
 // ("" for a request without one). The origin keeps them all, a few dozen
@@ -96,15 +95,24 @@ func (o *Origin) Ranges() []string {
 // ServeHTTP implements http.Handler.
 func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := o.arrive(r)
-	defer o.inFlight.Add(-1)
+	gw := &gaugeWriter{ResponseWriter: w, leave: []func(){o.inFlight.Enter(r.Context())}}
+	if g := o.cfg.gauge; g != nil {
+		gw.leave = append(gw.leave, g.Enter(r.Context()))
+	}
+	defer gw.out()
+	w = gw
 	if o.cfg.onRequest != nil {
 		o.cfg.onRequest(r)
 	}
 	if !o.wait(r.Context()) {
 		return // the client is gone
 	}
-	if n <= int64(o.cfg.failFirst) {
+	switch {
+	case n <= int64(o.cfg.failFirst):
 		serveStatus(w, o.cfg.failStatus)
+		return
+	case o.cfg.failAfter >= 0 && n > int64(o.cfg.failAfter):
+		serveStatus(w, o.cfg.failAfterStatus)
 		return
 	}
 	p := r.URL.EscapedPath()
@@ -138,14 +146,65 @@ func (o *Origin) arrive(r *http.Request) int64 {
 	o.ranges = append(o.ranges, r.Header.Get("Range"))
 	n := o.requests.Add(1) // under mu: n is the request's index in ranges, plus one
 	o.mu.Unlock()
-	cur := o.inFlight.Add(1)
-	for {
-		m := o.maxInFlight.Load()
-		if cur <= m || o.maxInFlight.CompareAndSwap(m, cur) {
-			return n
-		}
+	return n
+}
+
+// Gauge counts the requests in flight at one or more origins
+// (WithGauge), and the most at once. A request is in flight from its
+// arrival until its handler returns or its client goes away, whichever is
+// first: a request the client abandoned is not one it waits on. The zero
+// value is ready to use.
+type Gauge struct {
+	cur, max atomic.Int64
+}
+
+// Enter counts a request of ctx in; the returned func (or ctx's end)
+// counts it out, once.
+func (g *Gauge) Enter(ctx context.Context) (leave func()) {
+	cur := g.cur.Add(1)
+	for m := g.max.Load(); cur > m && !g.max.CompareAndSwap(m, cur); m = g.max.Load() {
+	}
+	var once sync.Once
+	out := func() { once.Do(func() { g.cur.Add(-1) }) }
+	stop := context.AfterFunc(ctx, out)
+	return func() {
+		stop()
+		out()
 	}
 }
+
+// gaugeWriter counts its request out of the gauges as it starts writing
+// the last byte of the body: from then on the client may have everything,
+// and start its next request, before the handler returns.
+type gaugeWriter struct {
+	http.ResponseWriter
+	leave   []func()
+	written int64
+}
+
+func (g *gaugeWriter) Write(p []byte) (int, error) {
+	if cl, err := strconv.ParseInt(g.Header().Get("Content-Length"), 10, 64); err == nil && g.written+int64(len(p)) >= cl {
+		g.out()
+	}
+	n, err := g.ResponseWriter.Write(p)
+	g.written += int64(n)
+	return n, err
+}
+
+func (g *gaugeWriter) out() {
+	for _, f := range g.leave {
+		f()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (g *gaugeWriter) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
+// Max is the most requests that were in flight at once.
+func (g *Gauge) Max() int64 { return g.max.Load() }
+
+// Current is the requests in flight now.
+func (g *Gauge) Current() int64 { return g.cur.Load() }
 
 // wait applies WithHold and WithLatency. It reports false if ctx ended first.
 func (o *Origin) wait(ctx context.Context) bool {

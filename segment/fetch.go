@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,14 @@ type Options struct {
 	// connection's reads draw from (rget get --limit-rate). Its burst
 	// bounds each read.
 	Limiter *rate.Limiter
+	// Budget, if set, is the connections this fetch shares with others
+	// (a batch): each request holds one of its slots, so that no more
+	// are in flight across the fetches than it has; Connections is then
+	// the most this fetch may hold.
+	Budget *Budget
+	// OnDrop, if set, is told of a source (FetchFrom) dropped for failing
+	// while others remain: its ranges go to the others.
+	OnDrop func(url string, err error)
 	// KeepStream, for Probe: when the server answers the probe with the
 	// whole resource (no ranges), keep that response open for Fetch to
 	// read instead of asking for the resource again. The caller then
@@ -68,6 +77,9 @@ type Progress struct {
 	Retries  atomic.Int64 // requests retried after a transient failure
 	Recycled atomic.Int64 // requests whose range another connection took or finished first, and slow connections closed for a fresh one
 	Conns    []ConnProgress
+	// Sources are the bytes received from each source of FetchFrom, in
+	// its order; nil (not counted) unless the caller sizes it.
+	Sources []atomic.Int64
 }
 
 // ConnProgress is what one connection (worker) is doing.
@@ -116,7 +128,7 @@ func (o *Options) trace(t Trace) {
 // counter is the io.Writer end of the TeeReader each body is read through:
 // the bytes received over all connections, by this connection, and on this
 // request (which the rate estimate reads).
-type counter struct{ total, conn, req *atomic.Int64 }
+type counter struct{ total, conn, req, src *atomic.Int64 }
 
 func (c counter) Write(p []byte) (int, error) {
 	n := int64(len(p))
@@ -125,17 +137,32 @@ func (c counter) Write(p []byte) (int, error) {
 	if c.req != nil {
 		c.req.Add(n)
 	}
+	if c.src != nil {
+		c.src.Add(n)
+	}
 	return len(p), nil
 }
 
 // fetcher holds what the workers of one Fetch share.
 type fetcher struct {
-	client *http.Client
-	remote *Remote
-	dst    io.WriterAt
-	led    *Ledger
-	opts   Options
-	prog   *Progress
+	client  *http.Client
+	remote  *Remote // the first source
+	sources []*source
+	dst     io.WriterAt
+	led     *Ledger
+	opts    Options
+	prog    *Progress
+	held    atomic.Int64 // budget slots held by this fetch's workers
+	mu      sync.Mutex   // sources' failures and dead
+}
+
+// source is one server of the file, with its own validators and headers.
+type source struct {
+	remote   *Remote
+	header   http.Header
+	bytes    *atomic.Int64 // nil when not counted
+	failures int           // in a row
+	dead     bool
 }
 
 // Fetch downloads the ranges of led from r into dst and returns when every
@@ -144,6 +171,25 @@ type fetcher struct {
 // fetched as one stream. dst receives non-overlapping WriteAt calls from
 // several goroutines at once (an *os.File allows that).
 func Fetch(ctx context.Context, client *http.Client, r *Remote, dst io.WriterAt, led *Ledger, opts Options) error {
+	return FetchFrom(ctx, client, []*Remote{r}, dst, led, opts)
+}
+
+// dropAfter is how many failures in a row drop a source while others
+// remain.
+const dropAfter = 3
+
+// FetchFrom is Fetch from several sources of the same file (mirrors), each
+// probed on its own and of the same size: connection i starts on source
+// i mod len(sources), so the ranges flow to the sources that deliver
+// fastest; a source that fails for good or dropAfter times in a row is
+// dropped (Options.OnDrop) while another remains, and its connections move
+// to the others without the failure counting against the ranges. Sources
+// after the first must serve byte ranges.
+func FetchFrom(ctx context.Context, client *http.Client, rs []*Remote, dst io.WriterAt, led *Ledger, opts Options) error {
+	if len(rs) == 0 {
+		return errors.New("segment: no source to fetch from")
+	}
+	r := rs[0]
 	opts.defaults()
 	prog := opts.Progress
 	if prog == nil {
@@ -151,11 +197,22 @@ func Fetch(ctx context.Context, client *http.Client, r *Remote, dst io.WriterAt,
 	} else if len(prog.Conns) < opts.Connections {
 		return fmt.Errorf("segment: Progress for %d connections, fetching with %d", len(prog.Conns), opts.Connections)
 	}
-	// Credentials stay with the host they were meant for, whatever the
-	// caller passes (see Remote.Header).
-	opts.Header = r.Header(opts.Header)
+	f := &fetcher{client: client, remote: r, dst: dst, led: led, prog: prog}
+	for i, sr := range rs {
+		if sr.Size != r.Size || (i > 0 && !sr.Ranges) {
+			return fmt.Errorf("segment: source %s: %d bytes (ranges %v), the first has %d", sr.FinalURL, sr.Size, sr.Ranges, r.Size)
+		}
+		// Credentials stay with the host they were meant for, whatever
+		// the caller passes (see Remote.Header).
+		src := &source{remote: sr, header: sr.Header(opts.Header)}
+		if i < len(prog.Sources) {
+			src.bytes = &prog.Sources[i]
+		}
+		f.sources = append(f.sources, src)
+	}
+	opts.Header = f.sources[0].header
 	opts.Progress = prog
-	f := &fetcher{client: client, remote: r, dst: dst, led: led, opts: opts, prog: prog}
+	f.opts = opts
 	if !r.Ranges {
 		return f.stream(ctx, &prog.Conns[0])
 	}
@@ -197,16 +254,31 @@ func defaultBackoff(attempt int) time.Duration {
 // worker is one connection: it asks the ledger what to do, does it, and
 // stops when every byte is written or a failure is final.
 func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
-	buf, free := newBuffer(f.opts.BufferSize)
-	defer free()
+	var buf []byte
+	free := func() {}
+	defer func() { free() }()
 	defer c.End.Store(0)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		changed := f.led.Changed()
+		if b := f.opts.Budget; b != nil {
+			if f.led.Done() >= f.led.Size() {
+				return nil
+			}
+			ok, err := b.Acquire(ctx, changed, f.gain)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			f.held.Add(1)
+		}
 		g := f.led.Acquire(ctx, conn, time.Now())
 		if g.Lease == nil {
+			f.releaseSlot()
 			if g.Wake.IsZero() {
 				return nil
 			}
@@ -215,35 +287,132 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			}
 			continue
 		}
-		var used net.Conn
-		err := f.fetchLease(g.Ctx, g.Lease, c, buf, &used)
-		if errors.Is(context.Cause(g.Ctx), ErrLost) {
-			f.prog.Recycled.Add(1)
-			err = nil // another connection finished these bytes
+		if buf == nil {
+			// Only now: in a batch most workers may never get a slot.
+			buf, free = newBuffer(f.opts.BufferSize)
 		}
-		if err != nil && ctx.Err() != nil {
-			g.Lease.Release(nil, time.Now(), nil)
-			return ctx.Err()
-		}
-		var delay time.Duration
-		failures := g.Lease.Release(err, time.Now(), func(n int) time.Duration {
-			delay = retryDelay(err, n, f.opts.Backoff)
-			return delay
-		})
-		if used != nil && f.led.recycle(conn) {
-			// Much slower than the others: a bad path or a throttled
-			// flow, which a fresh connection is likely not to have.
-			used.Close()
-			f.prog.Recycled.Add(1)
-		}
+		err := f.fetch(ctx, g, conn, c, buf)
+		f.releaseSlot()
 		if err != nil {
-			if !f.opts.mayRetry(ctx, err, failures) {
-				return err
-			}
-			f.opts.retrying(Retry{What: "bytes " + strings.TrimPrefix(formatRange(g.Lease.From(), g.Lease.End()), "bytes="),
-				Attempt: failures, Max: f.opts.Retries, Delay: delay, Err: err})
+			return err
 		}
 	}
+}
+
+// fetch does one lease of the worker conn, and reports an error only when
+// the fetch must stop.
+func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress, buf []byte) error {
+	src := f.source(conn)
+	var used net.Conn
+	var drained bool
+	err := f.fetchLease(g.Ctx, src, g.Lease, c, buf, &used, &drained)
+	if used != nil && !drained && f.opts.Budget != nil {
+		// The body was cut short, so the connection cannot be reused:
+		// closed now, before the slot goes to another request, the server
+		// sees this request end before the next one begins.
+		used.Close()
+	}
+	if errors.Is(context.Cause(g.Ctx), ErrLost) {
+		f.prog.Recycled.Add(1)
+		err = nil // another connection finished these bytes
+	}
+	if err != nil && ctx.Err() != nil {
+		g.Lease.Release(nil, time.Now(), nil)
+		return ctx.Err()
+	}
+	if f.blame(ctx, src, err) {
+		// The source is dropped: the range is not to blame.
+		g.Lease.Release(nil, time.Now(), nil)
+		return nil
+	}
+	var delay time.Duration
+	failures := g.Lease.Release(err, time.Now(), func(n int) time.Duration {
+		delay = retryDelay(err, n, f.opts.Backoff)
+		return delay
+	})
+	if used != nil && f.led.recycle(conn) {
+		// Much slower than the others: a bad path or a throttled
+		// flow, which a fresh connection is likely not to have.
+		used.Close()
+		f.prog.Recycled.Add(1)
+	}
+	if err != nil {
+		if !f.opts.mayRetry(ctx, err, failures) {
+			return err
+		}
+		f.opts.retrying(Retry{What: "bytes " + strings.TrimPrefix(formatRange(g.Lease.From(), g.Lease.End()), "bytes="),
+			Attempt: failures, Max: f.opts.Retries, Delay: delay, Err: err})
+	}
+	return nil
+}
+
+// releaseSlot gives back the budget slot a worker holds.
+func (f *fetcher) releaseSlot() {
+	if f.opts.Budget != nil {
+		f.held.Add(-1)
+		f.opts.Budget.Release()
+	}
+}
+
+// gain is how much a budget slot is worth to this fetch: first come the
+// fetches holding none, then the most bytes left per connection.
+func (f *fetcher) gain() float64 {
+	held := f.held.Load()
+	if held <= 0 {
+		return First
+	}
+	return float64(f.led.Size()-f.led.Done()) / float64(held+1)
+}
+
+// source is the live source connection conn fetches from: its own
+// (conn mod the sources), or the next live one after it.
+func (f *fetcher) source(conn int) *source {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := len(f.sources)
+	for i := range n {
+		if s := f.sources[(conn+i)%n]; !s.dead {
+			return s
+		}
+	}
+	return f.sources[0] // never reached: the last source is never dropped
+}
+
+// blame records the outcome of a request to src, and reports whether src
+// is dropped for it: it failed for good or dropAfter times in a row, and
+// another source remains. Local errors are not the source's.
+func (f *fetcher) blame(ctx context.Context, src *source, err error) bool {
+	if len(f.sources) == 1 {
+		return false
+	}
+	var local *LocalError
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case err == nil:
+		src.failures = 0
+		return false
+	case errors.As(err, &local) || src.dead:
+		return src.dead
+	}
+	src.failures++
+	if retryable(ctx, err) && src.failures < dropAfter {
+		return false
+	}
+	live := 0
+	for _, s := range f.sources {
+		if !s.dead {
+			live++
+		}
+	}
+	if live < 2 {
+		return false
+	}
+	src.dead = true
+	if f.opts.OnDrop != nil {
+		f.opts.OnDrop(src.remote.FinalURL, err)
+	}
+	return true
 }
 
 // waitChange blocks until changed is closed, d passes or ctx is done.
@@ -266,16 +435,19 @@ const flushAfter = 20 * time.Millisecond
 
 // fetchLease issues one ranged request for the lease and writes the body
 // through it until the lease's end.
-func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, buf []byte, used *net.Conn) (err error) {
+// *drained is set when the body was read to its end, so that the
+// connection is kept for the next request.
+func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *ConnProgress, buf []byte, used *net.Conn, drained *bool) (err error) {
 	from, end := ls.From(), ls.End()
 	if from >= end {
+		*drained = true
 		return nil
 	}
 	var status int
 	var got int64
 	var fresh bool
 	defer func(start time.Time) {
-		f.opts.trace(Trace{URL: f.remote.FinalURL, Range: formatRange(from, end), Status: status, Bytes: got,
+		f.opts.trace(Trace{URL: src.remote.FinalURL, Range: formatRange(from, end), Status: status, Bytes: got,
 			Start: start, Err: err, Conn: ls.conn, Fresh: fresh})
 	}(time.Now())
 	c.Start.Store(from)
@@ -284,7 +456,7 @@ func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, bu
 	ctx, w := watch(ctx, f.opts.StallTimeout)
 	defer w.stop()
 	sent := time.Now()
-	resp, conn, err := f.get(ctx, from, end, &fresh)
+	resp, conn, err := f.get(ctx, src, from, end, &fresh)
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
@@ -298,7 +470,7 @@ func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, bu
 		ls.SetQueued(lc.Queued) // with TLS, records: body bytes and a little more
 	}
 	status = resp.StatusCode
-	body := io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received, &ls.arrived})
+	body := io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received, &ls.arrived, src.bytes})
 	pos := from
 	defer func() { got = pos - from }()
 	var n int // bytes in buf not yet written
@@ -321,6 +493,7 @@ func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, bu
 			n = 0
 			c.Pos.Store(pos)
 			if !more {
+				*drained = pos >= end
 				return nil // done, or the rest is another connection's
 			}
 		}
@@ -334,25 +507,25 @@ func (f *fetcher) fetchLease(ctx context.Context, ls *Lease, c *ConnProgress, bu
 // exactly that range of the pinned version of the resource.
 // It also returns the connection the answer came on, and sets *fresh when
 // that connection is new.
-func (f *fetcher) get(ctx context.Context, from, end int64, fresh *bool) (*http.Response, net.Conn, error) {
+func (f *fetcher) get(ctx context.Context, src *source, from, end int64, fresh *bool) (*http.Response, net.Conn, error) {
 	var conn net.Conn
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(ci httptrace.GotConnInfo) { conn, *fresh = ci.Conn, !ci.Reused },
 	})
-	req, err := newRequest(ctx, f.remote.FinalURL, f.opts.Header)
+	req, err := newRequest(ctx, src.remote.FinalURL, src.header)
 	if err != nil {
 		return nil, nil, err
 	}
 	asked := formatRange(from, end)
 	req.Header.Set("Range", asked)
-	if v := f.remote.ifRange(); v != "" {
+	if v := src.remote.ifRange(); v != "" {
 		req.Header.Set("If-Range", v)
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := f.check(resp, asked, from, end); err != nil {
+	if err := check(src.remote, resp, asked, from, end); err != nil {
 		resp.Body.Close()
 		return nil, nil, err
 	}
@@ -360,14 +533,14 @@ func (f *fetcher) get(ctx context.Context, from, end int64, fresh *bool) (*http.
 }
 
 // check validates a response to the ranged request asked for [from, end).
-func (f *fetcher) check(resp *http.Response, asked string, from, end int64) error {
-	if err := f.sameVersion(resp); err != nil {
+func check(r *Remote, resp *http.Response, asked string, from, end int64) error {
+	if err := sameVersion(r, resp); err != nil {
 		return err
 	}
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 	case http.StatusOK:
-		if v := f.remote.ifRange(); v != "" && v != resp.Header.Get("ETag") && v != resp.Header.Get("Last-Modified") {
+		if v := r.ifRange(); v != "" && v != resp.Header.Get("ETag") && v != resp.Header.Get("Last-Modified") {
 			// If-Range answered with the whole resource, without the
 			// validator it was given: it no longer matches.
 			return fmt.Errorf("%s: %w", resp.Request.URL.Redacted(), ErrChanged)
@@ -385,9 +558,9 @@ func (f *fetcher) check(resp *http.Response, asked string, from, end int64) erro
 	if cr.start != from || cr.end != end {
 		return &RangeError{Asked: asked, Got: "Content-Range " + got, Reason: "not the range asked for"}
 	}
-	if cr.total != f.remote.Size {
+	if cr.total != r.Size {
 		return &RangeError{Asked: asked, Got: "Content-Range " + got,
-			Reason: fmt.Sprintf("complete length is not the %d bytes probed", f.remote.Size)}
+			Reason: fmt.Sprintf("complete length is not the %d bytes probed", r.Size)}
 	}
 	if resp.ContentLength >= 0 && resp.ContentLength != end-from {
 		return &RangeError{Asked: asked, Got: fmt.Sprintf("Content-Length %d", resp.ContentLength),
@@ -401,8 +574,7 @@ func (f *fetcher) check(resp *http.Response, asked string, from, end int64) erro
 
 // sameVersion reports ErrChanged when resp carries a validator different
 // from the one probed.
-func (f *fetcher) sameVersion(resp *http.Response) error {
-	r := f.remote
+func sameVersion(r *Remote, resp *http.Response) error {
 	if tag := resp.Header.Get("ETag"); r.ETag != "" && tag != "" && tag != r.ETag {
 		return fmt.Errorf("%s: ETag %s, was %s: %w", resp.Request.URL.Redacted(), tag, r.ETag, ErrChanged)
 	}

@@ -48,11 +48,11 @@ func (f *fetcher) streamOnce(ctx context.Context, c *ConnProgress, buf []byte, w
 	if resp.StatusCode != http.StatusOK {
 		return statusError(resp)
 	}
-	if err := f.sameVersion(resp); err != nil {
+	if err := sameVersion(f.remote, resp); err != nil {
 		return err
 	}
 	size := f.remote.Size
-	var body io.Reader = io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received, nil})
+	var body io.Reader = io.TeeReader(w.reader(resp.Body), counter{total: &f.prog.Received, conn: &c.Received})
 	if enc := contentEncoding(resp.Header); enc != "" {
 		dec, closeDec, err := decoder(enc, body)
 		if err != nil {
