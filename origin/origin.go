@@ -43,9 +43,9 @@ type Origin struct {
 	content Content
 	cfg     config
 
-	requests    atomic.Int64
-	bytes       atomic.Int64
-	inFlight    Gauge
+	requests atomic.Int64
+	bytes    atomic.Int64
+	inFlight Gauge
 
 	mu     sync.Mutex
 	ranges []string // guarded by mu
