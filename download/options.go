@@ -73,11 +73,31 @@ type Options struct {
 	// Discard throws the bytes away instead of writing a file (for
 	// benchmarks): no part file, no journal, no hash, nothing published.
 	Discard bool
+	// Mirrors are other sources of the same file (Run; RunAll takes them
+	// from each Request). Each is probed and must have the same size and
+	// serve byte ranges, else it is dropped with a notice; ranges go to
+	// connections by their measured rate, so a fast mirror carries most
+	// of the file, and a source that fails for good is dropped without
+	// failing the download.
+	Mirrors []string
+	// Checksums are expected digests by file name (a SHA256SUMS file,
+	// ParseChecksums), for a file without SHA256: its name relative to
+	// Dir is looked up. A file not listed is not verified (with a notice).
+	Checksums Checksums
+	// Jobs is, for RunAll, how many files are downloaded at once. If zero,
+	// as many as Connections: each file in progress holds at least one.
+	Jobs int
 	// OnEvent, if set, receives the download's events (notices, each
 	// request, the start and end of the fetch), one call at a time (a
 	// request's event comes from the goroutine of its connection, which
 	// waits for the call: it must not block for long).
 	OnEvent func(Event)
+}
+
+// SourceResult is what one source of a file sent.
+type SourceResult struct {
+	URL   string `json:"url"`
+	Bytes int64  `json:"bytes"`
 }
 
 // Result is what one download did.
@@ -108,6 +128,8 @@ type Result struct {
 	// AlreadyComplete: the output existed with the expected digest and
 	// nothing was downloaded.
 	AlreadyComplete bool `json:"already_complete,omitempty"`
+	// Sources are the bytes each source sent, when there were mirrors.
+	Sources []SourceResult `json:"sources,omitempty"`
 }
 
 // EventKind says what an Event reports.
@@ -129,11 +151,17 @@ const (
 	// EventFetchEnd: the fetch ended; Err is why it failed, nil when every
 	// byte arrived (verification and publishing follow).
 	EventFetchEnd
+	// EventFileDone (RunAll): one file ended, with Result or Err.
+	EventFileDone
 )
 
 // Event is one thing a download reports to Options.OnEvent.
 type Event struct {
-	Kind     EventKind
+	Kind EventKind
+	// File is the index in RunAll's requests of the file the event is
+	// about; 0 for Run.
+	File     int
+	Result   *Result // EventFileDone
 	Message  string
 	Trace    segment.Trace
 	Retry    segment.Retry

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -73,6 +74,13 @@ type config struct {
 	wrapCommit func(commit func(journal.State, bool) error) func(journal.State, bool) error
 	// emitMu makes the calls of OnEvent one at a time.
 	emitMu *sync.Mutex
+	// Set by RunAll: the request's index (Event.File), the connections
+	// shared with the other files, and whether an existing complete
+	// output is skipped rather than refused.
+	file         int
+	budget       *segment.Budget
+	skipExisting bool
+	mirrors      []string
 }
 
 // Run downloads rawURL as opts say: it probes the server, resumes what an
@@ -82,7 +90,7 @@ type config struct {
 // file is published, or with the first error; an interrupted download
 // (ctx done) leaves its journal for the next Run to resume.
 func Run(ctx context.Context, rawURL string, opts Options) (*Result, error) {
-	cfg := withDefaults(config{Options: opts, URL: rawURL})
+	cfg := withDefaults(config{Options: opts, URL: rawURL, mirrors: opts.Mirrors})
 	if cfg.SHA256 != "" {
 		if b, err := hex.DecodeString(cfg.SHA256); err != nil || len(b) != sha256.Size {
 			return nil, fmt.Errorf("expected SHA-256 %q: not 64 hex digits", opts.SHA256)
@@ -112,6 +120,7 @@ func withDefaults(cfg config) config {
 
 // emit sends e to the caller's OnEvent, if any.
 func (cfg config) emit(e Event) {
+	e.File = cfg.file
 	if cfg.OnEvent != nil {
 		cfg.emitMu.Lock()
 		defer cfg.emitMu.Unlock()
@@ -127,6 +136,9 @@ func (cfg config) notice(format string, args ...any) {
 // run probes, plans, fetches, verifies and publishes.
 func run(ctx context.Context, cfg config) (*Result, error) {
 	start := time.Now()
+	if cfg.Output != "" {
+		cfg.SHA256 = expected(cfg, inDir(cfg, cfg.Output))
+	}
 	if res, err := alreadyComplete(ctx, cfg, inDir(cfg, cfg.Output), start); res != nil || err != nil {
 		return res, err
 	}
@@ -135,7 +147,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		return nil, err
 	}
 	client := segment.NewClient(segment.ClientOptions{
-		Connections: cfg.Connections, Insecure: cfg.Insecure, AllowInsecureRedirect: cfg.AllowInsecureRedirect,
+		Connections: perHost(cfg), Insecure: cfg.Insecure, AllowInsecureRedirect: cfg.AllowInsecureRedirect,
 		RootCAs: cfg.RootCAs, Proxy: proxy, ConnectTimeout: cfg.ConnectTimeout,
 	})
 	defer client.CloseIdleConnections()
@@ -150,16 +162,25 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	}
 	trace := func(t segment.Trace) { cfg.emit(Event{Kind: EventRequest, Trace: t}) }
 	onRetry := func(r segment.Retry) { cfg.emit(Event{Kind: EventRetry, Retry: r}) }
-	remote, err := segment.Probe(ctx, client, cfg.URL, segment.Options{
+	srcs, release, err := probeSources(ctx, cfg, client, segment.Options{
 		Header: cfg.Header, Retries: cfg.Retries, StallTimeout: cfg.StallTimeout, Trace: trace, KeepStream: true,
 		OnRetry: onRetry,
 	})
 	if err != nil {
 		return nil, err
 	}
+	defer release()
+	remote := srcs[0]
 	defer remote.Discard()
 	out := outputName(cfg, remote)
+	cfg.SHA256 = expected(cfg, out)
+	if len(srcs) > 1 && cfg.SHA256 == "" {
+		cfg.notice("%d sources and no expected SHA-256 (--sha256, --checksums): the mirrors cannot be cross-checked", len(srcs))
+	}
 	if res, err := alreadyComplete(ctx, cfg, out, start); res != nil || err != nil {
+		return res, err
+	}
+	if res, err := existing(ctx, cfg, out, remote, start); res != nil || err != nil {
 		return res, err
 	}
 	if err := checkOutput(cfg, out); err != nil {
@@ -182,18 +203,29 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		// No more connections than the file has ranges to give them
 		// (segment.Policy's smallest range): the rest would only wait.
 		conns = int(min(int64(conns), max((remote.Size+segment.MinPiece-1)/segment.MinPiece, 1)))
+		if cfg.budget != nil {
+			// In a batch a small file takes one connection per MiB: the
+			// others serve the files that gain more from them.
+			conns = int(min(int64(conns), int64(cfg.budget.Size()), max(remote.Size>>20, 1)))
+		}
 	}
 	jb, err := prepare(cfg, remote, out, conns)
 	if err != nil {
 		return nil, err
 	}
 	prog := segment.NewProgress(conns)
+	prog.Sources = make([]atomic.Int64, len(srcs))
 	fetchStart := time.Now()
 	ferr := fetchWithCompanions(ctx, cfg, jb, prog, func(ctx context.Context) error {
-		return segment.Fetch(ctx, client, remote, jb.dst(), jb.plan, segment.Options{
-			Connections: conns, Retries: cfg.Retries, Header: remote.Header(cfg.Header), Progress: prog,
+		opts := segment.Options{
+			Connections: conns, Retries: cfg.Retries, Header: cfg.Header, Progress: prog,
 			StallTimeout: cfg.StallTimeout, Trace: trace, OnRetry: onRetry, Limiter: limiter,
-		})
+			OnDrop: func(u string, err error) { cfg.notice("dropped the mirror %s: %v", Redact(u), err) },
+		}
+		if remote.Ranges {
+			opts.Budget = cfg.budget // a stream holds the probe's slot
+		}
+		return segment.FetchFrom(ctx, client, srcs, jb.dst(), jb.plan, opts)
 	})
 	lastByte := time.Now()
 	if ferr != nil {
@@ -212,7 +244,71 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		Connections: usedConns(prog), Segments: len(jb.plan.Snapshot()), Splits: jb.plan.Splits(),
 		Retries: prog.Retries.Load(), Ranges: remote.Ranges,
 		Resumed: jb.resumed, Fetched: fetched, VerifySeconds: done.Sub(lastByte).Seconds(),
-		StartupSeconds: fetchStart.Sub(start).Seconds(),
+		StartupSeconds: fetchStart.Sub(start).Seconds(), Sources: sourceResults(srcs, prog),
+	}, nil
+}
+
+// sourceResults is the bytes each source sent, when there were several.
+func sourceResults(srcs []*segment.Remote, prog *segment.Progress) []SourceResult {
+	if len(srcs) < 2 {
+		return nil
+	}
+	rs := make([]SourceResult, len(srcs))
+	for i, r := range srcs {
+		rs[i] = SourceResult{URL: Redact(r.URL), Bytes: prog.Sources[i].Load()}
+	}
+	return rs
+}
+
+// perHost is how many connections the client keeps to one host.
+func perHost(cfg config) int {
+	if cfg.budget != nil {
+		return min(cfg.Connections, cfg.budget.Size())
+	}
+	return cfg.Connections
+}
+
+// expected is the digest out must have: the one asked for, else the
+// checksum file's line for its name, else none.
+func expected(cfg config, out string) string {
+	if cfg.SHA256 != "" || cfg.Checksums == nil || out == "" {
+		return cfg.SHA256
+	}
+	name := out
+	if cfg.Dir != "" {
+		if rel, err := filepath.Rel(cfg.Dir, out); err == nil && !strings.HasPrefix(rel, "..") {
+			name = rel
+		}
+	}
+	if sum, ok := cfg.Checksums.Lookup(filepath.ToSlash(name)); ok {
+		return sum
+	}
+	cfg.notice("%s is not in the checksum file: it is not verified", name)
+	return ""
+}
+
+// existing reports a file of a batch already downloaded by an earlier run
+// (its output there, of the remote's size, and no journal beside it) as
+// complete, with its digest. Only RunAll skips such files: with an
+// expected digest alreadyComplete has compared it.
+func existing(ctx context.Context, cfg config, out string, r *segment.Remote, start time.Time) (*Result, error) {
+	if !cfg.skipExisting || cfg.Force || cfg.Discard || cfg.SHA256 != "" || r.Size < 0 {
+		return nil, nil
+	}
+	fi, err := os.Stat(out)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != r.Size {
+		return nil, nil
+	}
+	if _, err := os.Stat(out + ".rget"); err == nil {
+		return nil, nil
+	}
+	sum, size, err := merge.HashFile(ctx, out)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", out, err)
+	}
+	return &Result{
+		URL: Redact(cfg.URL), FinalURL: Redact(r.FinalURL), Output: out, Size: size,
+		SHA256: hex.EncodeToString(sum[:]), Seconds: time.Since(start).Seconds(), AlreadyComplete: true,
 	}, nil
 }
 

@@ -1,0 +1,101 @@
+package download
+
+// This file probes the sources of one file: its URL and its mirrors, all at
+// once, and keeps those that agree with the first that answered.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+
+	"rget/segment"
+)
+
+// probeSources probes cfg.URL and its mirrors at once and returns the
+// usable sources, the reference first: the first of them (in the order
+// given) that answered. A mirror that fails, has another size or serves no
+// byte ranges is dropped with a notice. In a batch each probe holds a slot
+// of the budget; release gives back the one the reference keeps when its
+// answer is the stream itself (no ranges), and must be called after the
+// fetch.
+func probeSources(ctx context.Context, cfg config, client *http.Client, opts segment.Options) ([]*segment.Remote, func(), error) {
+	urls := append([]string{cfg.URL}, cfg.mirrors...)
+	remotes := make([]*segment.Remote, len(urls))
+	errs := make([]error, len(urls))
+	held := make([]bool, len(urls))
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		wg.Go(func() {
+			o := opts
+			o.KeepStream = opts.KeepStream && i == 0
+			if cfg.budget != nil {
+				if _, err := cfg.budget.Acquire(ctx, nil, func() float64 { return segment.First }); err != nil {
+					errs[i] = err
+					return
+				}
+				held[i] = true
+			}
+			remotes[i], errs[i] = segment.Probe(ctx, client, u, o)
+		})
+	}
+	wg.Wait()
+	ref := -1
+	for i := range urls {
+		if errs[i] == nil {
+			ref = i
+			break
+		}
+	}
+	release := func() {}
+	for i := range urls {
+		if held[i] && (i != ref || remotes[ref].Ranges) {
+			cfg.budget.Release()
+		}
+	}
+	if ref < 0 {
+		for _, r := range remotes {
+			if r != nil {
+				r.Discard()
+			}
+		}
+		return nil, release, errs[0]
+	}
+	if held[ref] && !remotes[ref].Ranges {
+		var once sync.Once
+		release = func() { once.Do(cfg.budget.Release) }
+	}
+	if ref > 0 {
+		cfg.notice("%s failed (%v); downloading from its mirrors", Redact(urls[0]), oneLine(errs[0]))
+	}
+	srcs := []*segment.Remote{remotes[ref]}
+	for i := ref + 1; i < len(urls); i++ {
+		r := remotes[i]
+		switch {
+		case errs[i] != nil:
+			cfg.notice("dropped the mirror %s: %v", Redact(urls[i]), oneLine(errs[i]))
+			continue
+		case r.Size != srcs[0].Size:
+			cfg.notice("dropped the mirror %s: it has %d bytes, %s has %d", Redact(urls[i]), r.Size, Redact(urls[ref]), srcs[0].Size)
+		case !r.Ranges || !srcs[0].Ranges:
+			cfg.notice("dropped the mirror %s: byte ranges are needed to share a file between sources", Redact(urls[i]))
+		default:
+			srcs = append(srcs, r)
+			continue
+		}
+		r.Discard()
+	}
+	return srcs, release, nil
+}
+
+// oneLine is err's message, unwrapped of nothing, on one line.
+func oneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	var se *segment.StatusError
+	if errors.As(err, &se) {
+		return se.Status
+	}
+	return err.Error()
+}
