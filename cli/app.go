@@ -49,10 +49,13 @@ func exitCode(err error) int {
 		ce *merge.ChecksumError
 		ze *merge.SizeError
 		se *segment.StatusError
+		be *codedError
 	)
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &be):
+		return be.code
 	case errors.Is(err, errInterrupted):
 		return exitInterrupted
 	case errors.As(err, &ue):

@@ -22,8 +22,24 @@ type events struct {
 	begin  time.Time
 	mu     sync.Mutex // one --debug line at a time
 	view   view
+	batch  *batchView // several files: their view instead of view
 	stop   context.CancelFunc
 	viewWG sync.WaitGroup
+}
+
+// startBatch shows the progress of a batch of files until close.
+func (e *events) startBatch(files int) {
+	if e.cfg.Quiet {
+		return
+	}
+	e.batch = newBatchView(e.w, files)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stop = cancel
+	e.viewWG.Add(1)
+	go func() {
+		defer e.viewWG.Done()
+		e.batch.run(ctx)
+	}()
 }
 
 func newEvents(cfg getConfig, w io.Writer) *events {
@@ -35,10 +51,10 @@ func (e *events) handle(ev download.Event) {
 	switch ev.Kind {
 	case download.EventNotice:
 		if !e.cfg.Quiet {
-			fmt.Fprintf(e.w, "rget: %s\n", ev.Message)
+			e.line("rget: " + e.about(ev) + ev.Message)
 		}
 	case download.EventWarning:
-		fmt.Fprintf(e.w, "rget: warning: %s\n", ev.Message)
+		e.line("rget: warning: " + e.about(ev) + ev.Message)
 	case download.EventRetry:
 		if !e.cfg.Quiet {
 			e.line(retryLine(ev.Retry))
@@ -47,8 +63,19 @@ func (e *events) handle(ev download.Event) {
 		if e.cfg.Debug {
 			e.debug(ev)
 		}
+	case download.EventFileDone:
+		if e.batch != nil {
+			e.batch.done(ev.File)
+		}
+		e.fileDone(ev)
 	case download.EventFetchStart:
 		p := ev.Progress
+		if e.cfg.Batch {
+			if e.batch != nil {
+				e.batch.start(ev.File, batchName(p.Output), p.Ledger, p.Resumed)
+			}
+			return
+		}
 		e.view = newView(e.w, e.cfg.Quiet, viewName(e.cfg, p.Output), p.Ledger, p.Counters, p.Resumed)
 		ctx, cancel := context.WithCancel(context.Background())
 		e.stop = cancel
@@ -58,6 +85,12 @@ func (e *events) handle(ev download.Event) {
 			e.view.run(ctx)
 		}()
 	case download.EventFetchEnd:
+		if e.cfg.Batch {
+			if e.batch != nil {
+				e.batch.end(ev.File)
+			}
+			return
+		}
 		e.endView(ev.Err == nil)
 	}
 }
@@ -73,11 +106,33 @@ func (e *events) endView(ok bool) {
 	e.view = nil
 }
 
-// close ends a view the download left running (it returned early).
-func (e *events) close() { e.endView(false) }
+// close ends a view the download left running (it returned early), or
+// the batch's.
+func (e *events) close() {
+	if e.batch != nil {
+		e.batch.finish(true)
+		e.stop()
+		e.viewWG.Wait()
+		e.batch = nil
+		return
+	}
+	e.endView(false)
+}
+
+// about names the file an event is about, in a batch.
+func (e *events) about(ev download.Event) string {
+	if !e.cfg.Batch || ev.File >= len(e.cfg.Requests) {
+		return ""
+	}
+	return download.Redact(e.cfg.Requests[ev.File].URL) + ": "
+}
 
 // line prints one line: above the bars when they are shown.
 func (e *events) line(s string) {
+	if e.batch != nil {
+		fmt.Fprintln(e.batch, s)
+		return
+	}
 	if w, ok := e.view.(io.Writer); ok {
 		fmt.Fprintln(w, s)
 		return

@@ -50,13 +50,21 @@ type getConfig struct {
 	MaxTime        time.Duration // 0: no limit
 	LimitRate      int64         // bytes per second; 0: none
 	NoScheme       bool          // the URL had none: http:// was put before it
+	// Several files (more than one URL, or --input-file): Requests, and
+	// Batch is set; one file: URL, with Mirrors.
+	Requests  []download.Request
+	Batch     bool
+	Mirrors   []string
+	Checksums string // --checksums: a path or URL
+	Jobs      int    // files at once; 0: as many as connections
+	Warnings  []string
 }
 
 func getCommand(stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:      "get",
 		Usage:     "download URL with many connections, verify and publish it",
-		ArgsUsage: "URL",
+		ArgsUsage: "URL...",
 		Flags: withEnv([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (default: the server's file name, in the current directory)"},
 			&cli.StringFlag{Name: "dir", Aliases: []string{"d"}, Usage: "put the file in `DIR` (with -o: relative to it)"},
@@ -83,6 +91,10 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.DurationFlag{Name: "max-time", Usage: "give up the whole download after this long (0: never); progress is saved for a rerun"},
 			&cli.BoolFlag{Name: "netrc", Usage: "log in with the ~/.netrc entry of the URL's host (sent to that host only)"},
 			&cli.StringFlag{Name: "netrc-file", Usage: "as --netrc, with the .netrc at `FILE`"},
+			&cli.StringFlag{Name: "input-file", Aliases: []string{"i"}, Usage: "download the URLs listed in `FILE` (- for stdin; aria2c's format, see README)"},
+			&cli.StringSliceFlag{Name: "mirror", Usage: "another source `URL` of the same file (repeatable); ranges go to the fastest"},
+			&cli.StringFlag{Name: "checksums", Usage: "verify each file against its line in the sha256sum-format `FILE` or URL (SHA256SUMS)"},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "download at most `N` files at once (default: as many as connections)"},
 			&cli.StringFlag{Name: "limit-rate", Usage: "download at most `RATE` bytes per second over all connections, e.g. 500K, 10M (binary units)"},
 		}),
 		Action: func(c *cli.Context) error {
@@ -104,15 +116,19 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 
 // getConfigFrom validates the command line of `rget get`.
 func getConfigFrom(c *cli.Context) (getConfig, error) {
-	if c.NArg() != 1 {
-		if c.NArg() == 0 {
-			return getConfig{}, usagef("get: missing URL (usage: rget get URL [-o OUT] [-c N])")
-		}
-		return getConfig{}, usagef("get: one URL at a time (got %d arguments)", c.NArg())
+	reqs, warnings, err := requestsFrom(c)
+	if err != nil {
+		return getConfig{}, err
 	}
 	cfg := getConfig{
-		URL:         withScheme(c.Args().First()),
-		NoScheme:    !strings.Contains(c.Args().First(), "://"),
+		Requests:    reqs,
+		Warnings:    warnings,
+		Batch:       len(reqs) > 1 || c.String("input-file") != "",
+		Mirrors:     reqs[0].Mirrors,
+		Checksums:   c.String("checksums"),
+		Jobs:        c.Int("jobs"),
+		URL:         reqs[0].URL,
+		NoScheme:    c.NArg() > 0 && !strings.Contains(c.Args().First(), "://"),
 		Output:      c.String("output"),
 		Dir:         c.String("dir"),
 		Connections: c.Int("connections"),
@@ -129,8 +145,11 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		AllowHTTP:   c.Bool("allow-insecure-redirect"),
 		Header:      http.Header{},
 	}
-	if err := checkURL(cfg.URL); err != nil {
-		return cfg, err
+	if cfg.Batch && (cfg.Output != "" || cfg.SHA256 != "") {
+		return cfg, usagef("get: -o and --sha256 name one file; with several, use -d, and out= or sha256= in an --input-file, or --checksums")
+	}
+	if cfg.Jobs < 0 {
+		return cfg, usagef("get: --jobs must not be negative")
 	}
 	ua := c.String("user-agent")
 	if ua == "" {
@@ -195,12 +214,23 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 	}
 	// After -H: an Authorization given there wins over .netrc.
 	if c.Bool("netrc") || c.String("netrc-file") != "" {
-		auth, err := netrcAuth(c.String("netrc-file"), cfg.URL)
-		if err != nil {
-			return cfg, usagef("get: %v", err)
+		for i := range cfg.Requests {
+			r := &cfg.Requests[i]
+			auth, err := netrcAuth(c.String("netrc-file"), r.URL)
+			if err != nil {
+				return cfg, usagef("get: %v", err)
+			}
+			if auth != "" && cfg.Header.Get("Authorization") == "" && r.Header.Get("Authorization") == "" {
+				if r.Header == nil {
+					r.Header = http.Header{}
+				}
+				r.Header.Set("Authorization", auth)
+			}
 		}
-		if auth != "" && cfg.Header.Get("Authorization") == "" {
-			cfg.Header.Set("Authorization", auth)
+		if !cfg.Batch {
+			if a := cfg.Requests[0].Header.Get("Authorization"); a != "" {
+				cfg.Header.Set("Authorization", a)
+			}
 		}
 	}
 	return cfg, nil
@@ -271,7 +301,7 @@ func (cfg getConfig) options(ev *events) download.Options {
 		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, Header: cfg.Header, Insecure: cfg.Insecure,
 		AllowInsecureRedirect: cfg.AllowHTTP, Discard: cfg.Discard, OnEvent: ev.handle,
 		Proxy: cfg.Proxy, NoProxy: cfg.NoProxy, RootCAs: cfg.RootCAs, ConnectTimeout: cfg.ConnectTimeout,
-		LimitRate: cfg.LimitRate,
+		LimitRate: cfg.LimitRate, Mirrors: cfg.Mirrors, Jobs: cfg.Jobs,
 	}
 }
 
@@ -279,6 +309,9 @@ func (cfg getConfig) options(ev *events) download.Options {
 func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 	if cfg.Connections > saneConnections && !cfg.Quiet {
 		fmt.Fprintf(stderr, "rget: warning: %d connections: servers often refuse or throttle more than a few dozen from one client (rget opens no more than the file has 16 KiB ranges)\n", cfg.Connections)
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "rget: warning: %s\n", w)
 	}
 	ev := newEvents(cfg, stderr)
 	if cfg.Debug && cfg.NoScheme {
@@ -297,7 +330,18 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 		runCtx, cancel = context.WithTimeout(ctx, cfg.MaxTime)
 		defer cancel()
 	}
-	res, err := download.Run(runCtx, cfg.URL, cfg.options(ev))
+	opts := cfg.options(ev)
+	if cfg.Checksums != "" {
+		sums, err := download.LoadChecksums(runCtx, cfg.Checksums, opts)
+		if err != nil {
+			return err
+		}
+		opts.Checksums = sums
+	}
+	if cfg.Batch {
+		return getBatch(ctx, runCtx, cfg, opts, ev, stdout, stderr)
+	}
+	res, err := download.Run(runCtx, cfg.URL, opts)
 	ev.close()
 	if err != nil {
 		switch {
@@ -364,3 +408,68 @@ func plural(n int, word string) string {
 
 // saneConnections is the count above which -c gets a warning.
 const saneConnections = 64
+
+// requestsFrom gathers the files to download: the URLs on the command line,
+// then those of --input-file; --mirror adds sources to a single file.
+func requestsFrom(c *cli.Context) (reqs []download.Request, warnings []string, err error) {
+	for _, a := range c.Args().Slice() {
+		reqs = append(reqs, download.Request{URL: withScheme(a)})
+	}
+	if path := c.String("input-file"); path != "" {
+		list, warns, err := readInputList(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		warnings = warns
+		reqs = append(reqs, list...)
+	}
+	if len(reqs) == 0 {
+		return nil, nil, usagef("get: missing URL (usage: rget get URL... [-o OUT] [-c N], or -i FILE)")
+	}
+	if ms := c.StringSlice("mirror"); len(ms) > 0 {
+		if len(reqs) != 1 {
+			return nil, nil, usagef("get: --mirror adds sources to one file; in an --input-file, put a file's sources on its line, separated by tabs")
+		}
+		for _, m := range ms {
+			reqs[0].Mirrors = append(reqs[0].Mirrors, withScheme(m))
+		}
+	}
+	for _, r := range reqs {
+		for _, u := range append([]string{r.URL}, r.Mirrors...) {
+			if err := checkURL(u); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return reqs, warnings, nil
+}
+
+// readInputList reads --input-file (- is stdin).
+func readInputList(path string) ([]download.Request, []string, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, usagef("get: --input-file: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	list, warnings, err := download.ParseInputList(r)
+	if err != nil {
+		return nil, nil, usagef("get: --input-file %s: %v", path, err)
+	}
+	if len(list) == 0 {
+		return nil, nil, usagef("get: --input-file %s: no URL in it", path)
+	}
+	for i, w := range warnings {
+		warnings[i] = fmt.Sprintf("--input-file %s: %s", path, w)
+	}
+	for i := range list {
+		list[i].URL = withScheme(list[i].URL)
+		for j, m := range list[i].Mirrors {
+			list[i].Mirrors[j] = withScheme(m)
+		}
+	}
+	return list, warnings, nil
+}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -137,7 +138,7 @@ func (cfg config) notice(format string, args ...any) {
 func run(ctx context.Context, cfg config) (*Result, error) {
 	start := time.Now()
 	if cfg.Output != "" {
-		cfg.SHA256 = expected(cfg, inDir(cfg, cfg.Output))
+		cfg.SHA256 = expected(cfg, inDir(cfg, cfg.Output), false)
 	}
 	if res, err := alreadyComplete(ctx, cfg, inDir(cfg, cfg.Output), start); res != nil || err != nil {
 		return res, err
@@ -173,7 +174,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	remote := srcs[0]
 	defer remote.Discard()
 	out := outputName(cfg, remote)
-	cfg.SHA256 = expected(cfg, out)
+	cfg.SHA256 = expected(cfg, out, true)
 	if len(srcs) > 1 && cfg.SHA256 == "" {
 		cfg.notice("%d sources and no expected SHA-256 (--sha256, --checksums): the mirrors cannot be cross-checked", len(srcs))
 	}
@@ -269,8 +270,9 @@ func perHost(cfg config) int {
 }
 
 // expected is the digest out must have: the one asked for, else the
-// checksum file's line for its name, else none.
-func expected(cfg config, out string) string {
+// checksum file's line for its name (or the URL's file name), else none,
+// which a notice says when tell is set.
+func expected(cfg config, out string, tell bool) string {
 	if cfg.SHA256 != "" || cfg.Checksums == nil || out == "" {
 		return cfg.SHA256
 	}
@@ -282,6 +284,14 @@ func expected(cfg config, out string) string {
 	}
 	if sum, ok := cfg.Checksums.Lookup(filepath.ToSlash(name)); ok {
 		return sum
+	}
+	if u, err := url.Parse(cfg.URL); err == nil && path.Base(u.Path) != "/" {
+		if sum, ok := cfg.Checksums.Lookup(path.Base(u.Path)); ok {
+			return sum
+		}
+	}
+	if !tell {
+		return ""
 	}
 	cfg.notice("%s is not in the checksum file: it is not verified", name)
 	return ""
