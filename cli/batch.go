@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"rget/download"
@@ -148,7 +149,15 @@ func fileError(ctx, runCtx context.Context, cfg getConfig, r download.FileResult
 	case ctx.Err() != nil:
 		return stopped(one, r.Err)
 	}
-	return fmt.Errorf("%s: %w", download.Redact(r.Request.URL), advise(r.Err))
+	return withURL(r.Request.URL, advise(r.Err))
+}
+
+// withURL names the file's URL in err, unless err already does.
+func withURL(u string, err error) error {
+	if strings.Contains(err.Error(), download.Redact(u)) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", download.Redact(u), err)
 }
 
 // fileDone prints the line of one file of a batch as it ends.
@@ -160,7 +169,7 @@ func (e *events) fileDone(ev download.Event) {
 	switch {
 	case ev.Err != nil && errors.Is(ev.Err, context.Canceled):
 	case ev.Err != nil:
-		e.line(fmt.Sprintf("rget: failed: %s: %s", download.Redact(e.cfg.Requests[ev.File].URL), oneLine(advise(ev.Err))))
+		e.line("rget: failed: " + oneLine(withURL(e.cfg.Requests[ev.File].URL, advise(ev.Err))))
 	case res.AlreadyComplete:
 		e.line(fmt.Sprintf("rget: %s is already complete; skipped", res.Output))
 	default:

@@ -322,3 +322,37 @@ func startMirrorServer(t *testing.T, c origin.Content, rate int64) (*origin.Orig
 	t.Cleanup(func() { srv.Close() })
 	return o, srv.URL + "/file.bin", srv
 }
+
+// TestBatchStreamHoldsItsSlot: a server without ranges is read as one
+// stream, which holds its connection of the budget: with -c 2 and a ranged
+// file beside it, never more than 2 requests in flight, and both right. Two
+// files of the same name are refused, not written over each other.
+func TestBatchStreamHoldsItsSlot(t *testing.T) {
+	t.Parallel()
+	bin := buildRget(t)
+	var gauge origin.Gauge
+	stream := serveBatch(t, []int64{3 << 20}, &gauge, origin.WithNoRange(), origin.WithRatePerConn(16<<20))
+	ranged := serveBatch(t, []int64{5<<20 + 3}, &gauge, origin.WithRatePerConn(16<<20))
+	list := filepath.Join(t.TempDir(), "list")
+	body := fmt.Sprintf("%s\n  out=s.bin\n%s\n  out=r.bin\n%s?again\n  out=r.bin\n", stream[0].url, ranged[0].url, ranged[0].url)
+	if err := os.WriteFile(list, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	code, _, stderr := runBin(t, bin, nil, "get", "-d", dir, "-c", "2", "-i", list)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (two files named r.bin)\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "is also file") {
+		t.Errorf("no message about the two files of one name:\n%s", stderr)
+	}
+	if got := sha256File(t, filepath.Join(dir, "s.bin")); got != hexSum(stream[0].o.Content()) {
+		t.Errorf("the stream: sha256 %s, want %s", got, hexSum(stream[0].o.Content()))
+	}
+	if got := sha256File(t, filepath.Join(dir, "r.bin")); got != hexSum(ranged[0].o.Content()) {
+		t.Errorf("the ranged file: sha256 %s, want %s", got, hexSum(ranged[0].o.Content()))
+	}
+	if m := gauge.Max(); m > 2 {
+		t.Errorf("%d requests in flight at once, want at most 2", m)
+	}
+}

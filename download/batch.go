@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -45,6 +46,7 @@ func RunAll(ctx context.Context, reqs []Request, opts Options) []FileResult {
 		jobs = base.Connections
 	}
 	results := make([]FileResult, len(reqs))
+	claims := newClaims()
 	slots := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
 	for i, req := range reqs {
@@ -57,6 +59,7 @@ func RunAll(ctx context.Context, reqs []Request, opts Options) []FileResult {
 		}
 		cfg := base
 		cfg.URL, cfg.mirrors, cfg.file, cfg.budget, cfg.skipExisting = req.URL, req.Mirrors, i, budget, true
+		cfg.claim = func(out string) error { return claims.claim(out, i) }
 		cfg.Output = req.Output
 		if req.Dir != "" {
 			cfg.Dir = req.Dir
@@ -85,6 +88,30 @@ func RunAll(ctx context.Context, reqs []Request, opts Options) []FileResult {
 	}
 	wg.Wait()
 	return results
+}
+
+// claims are the outputs of a batch's files, so that two never write the
+// same file.
+type claims struct {
+	mu  sync.Mutex
+	out map[string]int // cleaned absolute path -> the file's index
+}
+
+func newClaims() *claims { return &claims{out: map[string]int{}} }
+
+// claim reserves out for file i, or says which file has it.
+func (c *claims) claim(out string, i int) error {
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		abs = filepath.Clean(out)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if j, ok := c.out[abs]; ok && j != i {
+		return fmt.Errorf("output %s is also file %d's of this batch; name one with out= (or download them apart)", out, j+1)
+	}
+	c.out[abs] = i
+	return nil
 }
 
 // maxChecksumFile bounds a checksum file fetched by URL.

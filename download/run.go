@@ -82,6 +82,9 @@ type config struct {
 	budget       *segment.Budget
 	skipExisting bool
 	mirrors      []string
+	// claim, set by RunAll, reserves an output for this file: two files
+	// of a batch never write the same one.
+	claim func(out string) error
 }
 
 // Run downloads rawURL as opts say: it probes the server, resumes what an
@@ -174,6 +177,11 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	remote := srcs[0]
 	defer remote.Discard()
 	out := outputName(cfg, remote)
+	if cfg.claim != nil {
+		if err := cfg.claim(out); err != nil {
+			return nil, err
+		}
+	}
 	cfg.SHA256 = expected(cfg, out, true)
 	if len(srcs) > 1 && cfg.SHA256 == "" {
 		cfg.notice("%d sources and no expected SHA-256 (--sha256, --checksums): the mirrors cannot be cross-checked", len(srcs))
