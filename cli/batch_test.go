@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,20 +21,28 @@ type servedFile struct {
 	name string
 }
 
-// serveBatch starts one origin per size, all sharing gauge, each capped at
-// rate per connection; the files are named f<i>.bin.
-func serveBatch(t *testing.T, sizes []int64, gauge *origin.Gauge, opts ...origin.Option) []servedFile {
+// serveBatch serves one file per size, named f<i>.bin, from servers
+// servers (file i from server i mod servers), each connection capped as
+// opts say; every file's requests are counted in gauge too.
+func serveBatch(t *testing.T, sizes []int64, servers int, gauge *origin.Gauge, opts ...origin.Option) []servedFile {
 	t.Helper()
-	var files []servedFile
-	for i, size := range sizes {
-		o := origin.New(origin.Content{Size: size, Seed: uint64(i) + 100}, append(opts, origin.WithGauge(gauge))...)
-		srv, err := origin.Start(o, opts...)
+	muxes := make([]*http.ServeMux, servers)
+	urls := make([]string, servers)
+	for i := range muxes {
+		muxes[i] = http.NewServeMux()
+		srv, err := origin.Start(muxes[i], opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { srv.Close() })
+		urls[i] = srv.URL
+	}
+	var files []servedFile
+	for i, size := range sizes {
+		o := origin.New(origin.Content{Size: size, Seed: uint64(i) + 100}, append(opts, origin.WithGauge(gauge))...)
 		name := fmt.Sprintf("f%d.bin", i)
-		files = append(files, servedFile{o: o, url: srv.URL + "/" + name, name: name})
+		muxes[i%servers].Handle("/"+name, o)
+		files = append(files, servedFile{o: o, url: urls[i%servers] + "/" + name, name: name})
 	}
 	return files
 }
@@ -53,8 +62,8 @@ func writeList(t *testing.T, files []servedFile) string {
 	return path
 }
 
-// TestBatchInputList: 12 files from 1 KiB to 256 MiB, over 12 origins (each
-// on a host:port of its own), with -c 16: every file right, never more than
+// TestBatchInputList: 12 files from 1 KiB to 256 MiB, from two servers,
+// with -c 16: every file right, never more than
 // 16 requests in flight across the origins, the time against the ideal
 // logged (not asserted: wall-clock rates flake on a shared machine; the
 // figures are in README).
@@ -67,7 +76,7 @@ func TestBatchInputList(t *testing.T) {
 	sizes := []int64{1 << 10, 4<<10 + 1, 64 << 10, 300 << 10, 1 << 20, 2<<20 + 1, 5 << 20, 9 << 20, 17 << 20, 33 << 20, 64 << 20, 256 << 20}
 	const rate = 24 << 20
 	var gauge origin.Gauge
-	files := serveBatch(t, sizes, &gauge, origin.WithRatePerConn(rate))
+	files := serveBatch(t, sizes, 2, &gauge, origin.WithRatePerConn(rate))
 	list := writeList(t, files)
 	dir := t.TempDir()
 	start := time.Now()
@@ -105,7 +114,7 @@ func TestBatchChecksumFile(t *testing.T) {
 	t.Parallel()
 	bin := buildRget(t)
 	var gauge origin.Gauge
-	files := serveBatch(t, []int64{1000, 300<<10 + 7, 2 << 20}, &gauge)
+	files := serveBatch(t, []int64{1000, 300<<10 + 7, 2 << 20}, 2, &gauge)
 	var sums strings.Builder
 	for i, f := range files {
 		sum := hexSum(f.o.Content())
@@ -244,7 +253,7 @@ func TestBatchKillAndRerun(t *testing.T) {
 	// kill loses what arrived since the last cheap checkpoint (100 ms):
 	// about 2-3% of what is on disk after 5 s.
 	sizes := []int64{100 << 10, 1 << 20, 64 << 20, 80 << 20, 96 << 20}
-	files := serveBatch(t, sizes, &gauge, origin.WithRatePerConn(2<<20))
+	files := serveBatch(t, sizes, 2, &gauge, origin.WithRatePerConn(2<<20))
 	list := writeList(t, files)
 	dir := t.TempDir()
 	args := []string{"get", "-i", list, "-d", dir, "-c", "16", "-q"}
@@ -331,8 +340,8 @@ func TestBatchStreamHoldsItsSlot(t *testing.T) {
 	t.Parallel()
 	bin := buildRget(t)
 	var gauge origin.Gauge
-	stream := serveBatch(t, []int64{3 << 20}, &gauge, origin.WithNoRange(), origin.WithRatePerConn(16<<20))
-	ranged := serveBatch(t, []int64{5<<20 + 3}, &gauge, origin.WithRatePerConn(16<<20))
+	stream := serveBatch(t, []int64{3 << 20}, 1, &gauge, origin.WithNoRange(), origin.WithRatePerConn(16<<20))
+	ranged := serveBatch(t, []int64{5<<20 + 3}, 1, &gauge, origin.WithRatePerConn(16<<20))
 	list := filepath.Join(t.TempDir(), "list")
 	body := fmt.Sprintf("%s\n  out=s.bin\n%s\n  out=r.bin\n%s?again\n  out=r.bin\n", stream[0].url, ranged[0].url, ranged[0].url)
 	if err := os.WriteFile(list, []byte(body), 0o644); err != nil {
