@@ -58,7 +58,11 @@ type getConfig struct {
 	Checksums string // --checksums: a path or URL
 	Jobs      int    // files at once; 0: as many as connections
 	Warnings  []string
+	Window    int64 // --buffer: the reorder window of -o -; 0 the default
 }
+
+// toStdout reports whether the file goes to stdout (-o -).
+func (cfg getConfig) toStdout() bool { return cfg.Output == "-" }
 
 func getCommand(stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
@@ -66,7 +70,8 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 		Usage:     "download URL with many connections, verify and publish it",
 		ArgsUsage: "URL...",
 		Flags: withEnv([]cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (default: the server's file name, in the current directory)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (default: the server's file name, in the current directory); - is stdout, in order"},
+			&cli.StringFlag{Name: "buffer", Usage: "with -o -: the reorder window, `SIZE` bytes held at most (default 64MiB)"},
 			&cli.StringFlag{Name: "dir", Aliases: []string{"d"}, Usage: "put the file in `DIR` (with -o: relative to it)"},
 			&cli.IntFlag{Name: "connections", Aliases: []string{"c"}, Value: 8, Usage: "number of connections at once, `N`", EnvVars: []string{"RGET_CONNECTIONS"}},
 			&cli.StringFlag{Name: "sha256", Usage: "expected SHA-256 of the file, in `HEX`; a mismatch exits 3 and publishes nothing"},
@@ -147,6 +152,16 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 	}
 	if cfg.Batch && (cfg.Output != "" || cfg.SHA256 != "") {
 		return cfg, usagef("get: -o and --sha256 name one file; with several, use -d, and out= or sha256= in an --input-file, or --checksums")
+	}
+	if s := c.String("buffer"); s != "" {
+		n, err := parseSize(s)
+		if err != nil || n < 64<<10 {
+			return cfg, usagef("get: --buffer %q: want a size of at least 64KiB, such as 64MiB", s)
+		}
+		cfg.Window = n
+	}
+	if cfg.toStdout() && cfg.JSON {
+		return cfg, usagef("get: --json prints on stdout, where -o - writes the file")
 	}
 	if cfg.Jobs < 0 {
 		return cfg, usagef("get: --jobs must not be negative")
@@ -241,6 +256,8 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 func stopped(cfg getConfig, err error) error {
 	var se *download.StoppedError
 	switch {
+	case cfg.toStdout():
+		return fmt.Errorf("%w: download of %s to stdout stopped; nothing saved (a download to stdout cannot resume)", errInterrupted, download.Redact(cfg.URL))
 	case errors.As(err, &se) && se.Saved:
 		return fmt.Errorf("%w: download of %s stopped, progress saved; rerun the same command to resume", errInterrupted, download.Redact(cfg.URL))
 	case errors.As(err, &se) && cfg.Checkpoint < 0:
@@ -301,7 +318,7 @@ func (cfg getConfig) options(ev *events) download.Options {
 		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, Header: cfg.Header, Insecure: cfg.Insecure,
 		AllowInsecureRedirect: cfg.AllowHTTP, Discard: cfg.Discard, OnEvent: ev.handle,
 		Proxy: cfg.Proxy, NoProxy: cfg.NoProxy, RootCAs: cfg.RootCAs, ConnectTimeout: cfg.ConnectTimeout,
-		LimitRate: cfg.LimitRate, Mirrors: cfg.Mirrors, Jobs: cfg.Jobs,
+		LimitRate: cfg.LimitRate, Mirrors: cfg.Mirrors, Jobs: cfg.Jobs, Window: cfg.Window,
 	}
 }
 
@@ -341,6 +358,9 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 	if cfg.Batch {
 		return getBatch(ctx, runCtx, cfg, opts, ev, stdout, stderr)
 	}
+	if cfg.toStdout() {
+		opts.Output, opts.Writer = "", stdout
+	}
 	res, err := download.Run(runCtx, cfg.URL, opts)
 	ev.close()
 	if err != nil {
@@ -363,13 +383,18 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 		}
 	}
 	if cfg.Quiet {
-		if !cfg.JSON {
+		if !cfg.JSON && !cfg.toStdout() {
 			fmt.Fprintf(stdout, "%s  %s\n", res.SHA256, res.Output) // as sha256sum prints it
 		}
 		return nil
 	}
 	if res.AlreadyComplete {
 		fmt.Fprintf(stderr, "rget: %s is already complete (sha256 %s matches); nothing to download\n", res.Output, res.SHA256)
+		return nil
+	}
+	if cfg.toStdout() {
+		fmt.Fprintf(stderr, "rget: wrote %s to stdout in %.2f s, %s, %s, %s\nsha256 %s\n", formatBytes(res.Size), res.Seconds,
+			formatRate(res.BytesPerSecond), plural(res.Connections, "connection"), plural(int(res.Retries), "retry"), res.SHA256)
 		return nil
 	}
 	size := formatBytes(res.Size)

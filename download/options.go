@@ -2,6 +2,7 @@ package download
 
 import (
 	"crypto/x509"
+	"io"
 	"net/http"
 	"time"
 
@@ -73,6 +74,18 @@ type Options struct {
 	// Discard throws the bytes away instead of writing a file (for
 	// benchmarks): no part file, no journal, no hash, nothing published.
 	Discard bool
+	// Writer, if set, receives the file in order instead of Output (rget
+	// get -o -): the ranges are fetched in parallel into a reorder window
+	// of Window bytes, and its completed prefix is written out as it
+	// grows; no part file, no journal (an interrupted download cannot
+	// resume), nothing published. A slow Writer holds the fetch back
+	// (no range is asked past the window). The SHA-256 is of the bytes
+	// written; with SHA256 set, a mismatch is a *ChecksumError after they
+	// were all written.
+	Writer io.Writer
+	// Window is the reorder window of a download to Writer, in bytes. If
+	// zero, 64 MiB.
+	Window int64
 	// Mirrors are other sources of the same file (Run; RunAll takes them
 	// from each Request). Each is probed and must have the same size and
 	// serve byte ranges, else it is dropped with a notice; ranges go to

@@ -53,6 +53,7 @@ type job struct {
 	syncData func() error
 	commit   func(st journal.State, durable bool) error
 	wrap     func(func(journal.State, bool) error) func(journal.State, bool) error
+	sink     *sink // a download to a writer: no part file, journal nor cursor
 }
 
 // useJournal makes j the download's journal, and sets the checkpoint's
@@ -177,7 +178,10 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	remote := srcs[0]
 	defer remote.Discard()
 	out := outputName(cfg, remote)
-	if cfg.claim != nil {
+	if cfg.Writer != nil {
+		out = "-"
+	}
+	if cfg.claim != nil && cfg.Writer == nil {
 		if err := cfg.claim(out); err != nil {
 			return nil, err
 		}
@@ -195,7 +199,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	if err := checkOutput(cfg, out); err != nil {
 		return nil, err
 	}
-	if cfg.Dir != "" && !cfg.Discard {
+	if cfg.Dir != "" && !cfg.Discard && cfg.Writer == nil {
 		// As aria2c does: the directory asked for is made.
 		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create directory: %w", err)
@@ -218,8 +222,10 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 			conns = int(min(int64(conns), int64(cfg.budget.Size()), max(remote.Size>>20, 1)))
 		}
 	}
-	jb, err := prepare(cfg, remote, out, conns)
-	if err != nil {
+	var jb *job
+	if cfg.Writer != nil {
+		jb = prepareSink(ctx, cfg, remote, conns)
+	} else if jb, err = prepare(cfg, remote, out, conns); err != nil {
 		return nil, err
 	}
 	prog := segment.NewProgress(conns)
@@ -310,7 +316,7 @@ func expected(cfg config, out string, tell bool) string {
 // complete, with its digest. Only RunAll skips such files: with an
 // expected digest alreadyComplete has compared it.
 func existing(ctx context.Context, cfg config, out string, r *segment.Remote, start time.Time) (*Result, error) {
-	if !cfg.skipExisting || cfg.Force || cfg.Discard || cfg.SHA256 != "" || r.Size < 0 {
+	if !cfg.skipExisting || cfg.Force || cfg.Discard || cfg.Writer != nil || cfg.SHA256 != "" || r.Size < 0 {
 		return nil, nil
 	}
 	fi, err := os.Stat(out)
@@ -342,7 +348,7 @@ func Redact(raw string) string {
 // alreadyComplete reports a result without downloading when out already
 // holds a file with the expected digest.
 func alreadyComplete(ctx context.Context, cfg config, out string, start time.Time) (*Result, error) {
-	if out == "" || cfg.SHA256 == "" || cfg.Discard {
+	if out == "" || cfg.SHA256 == "" || cfg.Discard || cfg.Writer != nil {
 		return nil, nil
 	}
 	fi, err := os.Stat(out)
@@ -378,7 +384,7 @@ func inDir(cfg config, name string) string {
 
 // checkOutput refuses to clobber an existing file without --force.
 func checkOutput(cfg config, out string) error {
-	if cfg.Discard {
+	if cfg.Discard || cfg.Writer != nil {
 		return nil
 	}
 	fi, err := os.Stat(out)
@@ -522,6 +528,9 @@ func toSegment(ps []journal.Part) []segment.Range {
 
 // dst is where the fetched bytes go.
 func (jb *job) dst() io.WriterAt {
+	if jb.sink != nil {
+		return jb.sink.win
+	}
 	if jb.f == nil {
 		return discard{}
 	}
@@ -603,6 +612,9 @@ func (jb *job) checkpoints(ctx context.Context, every time.Duration) error {
 
 // abandon saves what was fetched so that a rerun resumes, and returns err.
 func (jb *job) abandon(err error) error {
+	if jb.sink != nil {
+		return &StoppedError{Err: err, Output: jb.out}
+	}
 	if jb.f == nil {
 		return err
 	}
@@ -630,6 +642,9 @@ func (jb *job) closeJournal() {
 // a mismatch the part file and journal stay, so a rerun with the right
 // digest publishes without downloading again.
 func (jb *job) finalize(ctx context.Context, cfg config) (string, error) {
+	if jb.sink != nil {
+		return jb.sink.finish(ctx, cfg.SHA256)
+	}
 	if jb.f == nil {
 		return "", nil
 	}
@@ -672,6 +687,9 @@ func fetchWithCompanions(ctx context.Context, cfg config, jb *job, prog *segment
 	defer stop()
 	if jb.cursor != nil {
 		g.Go(func() error { return merge.Follow(companions, jb.cursor, jb.plan.Prefix, 20*time.Millisecond) })
+	}
+	if jb.sink != nil {
+		g.Go(func() error { return jb.sink.drainTo(companions, jb.plan.Size) })
 	}
 	g.Go(func() error { return jb.checkpoints(companions, cfg.Checkpoint) })
 	cfg.emit(Event{Kind: EventFetchStart, Progress: &Progress{

@@ -21,7 +21,8 @@ type Option func(*config)
 type config struct {
 	// Connection level, applied by Start.
 	ratePerConn  int64  // bytes per second for every connection; 0 = unlimited
-	slowConnRate int64  // bytes per second for the first connection; 0 = not slow
+	slowConnRate int64  // bytes per second for the slow connection; 0 = not slow
+	slowConnAt   int64  // which accepted connection is slow, 1-based
 	addr         string // listen address; "" = a free port of 127.0.0.1
 
 	// Request level, applied by Origin.ServeHTTP.
@@ -73,7 +74,14 @@ func WithRatePerConn(bytesPerSec int64) Option {
 // bytesPerSec (or at the per-connection rate, if that is lower), so one
 // connection is much slower than the others. Applied by Start.
 func WithSlowConn(bytesPerSec int64) Option {
-	return func(c *config) { c.slowConnRate = max(bytesPerSec, 0) }
+	return WithSlowConnAt(1, bytesPerSec)
+}
+
+// WithSlowConnAt is WithSlowConn for the n-th connection accepted (1 is
+// the first): with n = 2, a client's probe goes through and one of its
+// range connections is slow.
+func WithSlowConnAt(n int, bytesPerSec int64) Option {
+	return func(c *config) { c.slowConnRate, c.slowConnAt = max(bytesPerSec, 0), int64(n) }
 }
 
 // WithLatency delays the response to every request by d, after its headers

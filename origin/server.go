@@ -73,7 +73,7 @@ func Start(h http.Handler, opts ...Option) (*Server, error) {
 			return context.WithValue(ctx, connKey{}, c)
 		},
 	}
-	l := &pacedListener{Listener: ln, s: s, rate: cfg.ratePerConn, slowRate: cfg.slowConnRate}
+	l := &pacedListener{Listener: ln, s: s, rate: cfg.ratePerConn, slowRate: cfg.slowConnRate, slowAt: cfg.slowConnAt}
 	go func() {
 		defer close(s.served)
 		s.serveErr = s.srv.Serve(l)
@@ -150,6 +150,7 @@ type pacedListener struct {
 	s        *Server
 	rate     int64
 	slowRate int64
+	slowAt   int64
 }
 
 func (l *pacedListener) Accept() (net.Conn, error) {
@@ -158,7 +159,7 @@ func (l *pacedListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	rate := l.rate
-	if l.s.accepted.Add(1) == 1 && l.slowRate > 0 {
+	if l.s.accepted.Add(1) == l.slowAt && l.slowRate > 0 {
 		rate = l.slowRate
 		if l.rate > 0 {
 			rate = min(rate, l.rate)

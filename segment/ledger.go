@@ -97,8 +97,9 @@ type Ledger struct {
 	frontier   *piece // the first incomplete piece, nil when all are
 	hint       *piece // no piece before it is pending
 	npieces    int
-	active     []*piece // pieces with at least one lease
-	unleased   int64    // bytes not yet claimed in pieces without a lease
+	active     []*piece     // pieces with at least one lease
+	unleased   int64        // bytes not yet claimed in pieces without a lease
+	limit      func() int64 // nil: no window (SetLimit)
 	conns      []connState
 	workers    int           // connections fetching (set by Fetch)
 	latency    time.Duration // see observeLatency
@@ -200,6 +201,22 @@ type Grant struct {
 	Lease *Lease
 	Ctx   context.Context
 	Wake  time.Time
+}
+
+// SetLimit bounds what is handed out: no range reaches limit() or past it
+// (a stream's reorder window: the bytes consumed plus the window). Call
+// Poke when it grows. Call before Fetch.
+func (l *Ledger) SetLimit(limit func() int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.limit = limit
+}
+
+// Poke makes idle connections look again (the limit moved).
+func (l *Ledger) Poke() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.notifyLocked()
 }
 
 // Acquire asks the policy what connection conn, idle at now, does next and

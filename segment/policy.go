@@ -79,14 +79,20 @@ func (p Policy) Decide(v *View) Action {
 	if v.Complete {
 		return Action{Kind: ActDone}
 	}
-	if v.Pending != nil {
+	windowFull := v.Pending != nil && v.Limit > 0 && v.Pending.Claimed >= v.Limit
+	if v.Pending != nil && !windowFull {
 		n := p.taper(v)
 		if p.NoJoin {
 			n = min(n, v.Pending.End-v.Pending.Claimed)
 		}
+		if v.Limit > 0 {
+			n = min(n, v.Limit-v.Pending.Claimed)
+		}
 		return Action{Kind: ActTake, Len: n}
 	}
-	if a, ok := p.steal(v); ok {
+	// With the window full, the range at its start holds everything
+	// back: it is the first to split or hedge.
+	if a, ok := p.steal(v, windowFull); ok {
 		return a
 	}
 	return Action{Kind: ActWait, Wake: p.wake(v)}
@@ -158,8 +164,8 @@ const endgameRTTs = 64
 const coalesceRTTs = 64
 
 // steal splits or hedges the active range that is worth it, trying the one
-// expected to finish last first.
-func (p Policy) steal(v *View) (Action, bool) {
+// expected to finish last first, or with frontFirst the first in the file.
+func (p Policy) steal(v *View, frontFirst bool) (Action, bool) {
 	mean, n := 0.0, 0
 	for _, a := range v.Active {
 		if a.Rate >= 0 {
@@ -196,6 +202,8 @@ func (p Policy) steal(v *View) (Action, bool) {
 	}
 	slices.SortFunc(cs, func(a, b cand) int {
 		switch {
+		case frontFirst:
+			return cmp.Compare(v.Active[a.i].Pos, v.Active[b.i].Pos)
 		case a.t != b.t:
 			return cmp.Compare(b.t, a.t) // the latest to finish first
 		default:

@@ -152,6 +152,9 @@ type View struct {
 	HedgeBudget int64
 	// Complete: every byte is written.
 	Complete bool
+	// Limit, if positive, is the offset no range may reach yet (a
+	// stream's reorder window: what was consumed plus the window).
+	Limit int64
 
 	// scratch is room the policy may use for its candidates (the ledger
 	// keeps it between calls, so that deciding allocates nothing).
@@ -182,6 +185,9 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		return v, nil, nil
 	}
 	v.PendingBytes = l.unleased
+	if l.limit != nil {
+		v.Limit = max(l.limit(), 1)
+	}
 	v.HedgeBudget = l.hedgeBudget() - l.dupBytes
 	// The first pending piece, from the hint: no piece before the hint is
 	// pending, and ranges are taken in file order. The hint moves to the
