@@ -161,4 +161,3 @@ func prepareSink(ctx context.Context, cfg config, r *segment.Remote, conns int) 
 	jb.sink = s
 	return jb
 }
-
