@@ -52,13 +52,14 @@ type getConfig struct {
 	NoScheme       bool          // the URL had none: http:// was put before it
 	// Several files (more than one URL, or --input-file): Requests, and
 	// Batch is set; one file: URL, with Mirrors.
-	Requests  []download.Request
-	Batch     bool
-	Mirrors   []string
-	Checksums string // --checksums: a path or URL
-	Jobs      int    // files at once; 0: as many as connections
-	Warnings  []string
-	Window    int64 // --buffer: the reorder window of -o -; 0 the default
+	Requests   []download.Request
+	Batch      bool
+	Mirrors    []string
+	Checksums  string // --checksums: a path or URL
+	Jobs       int    // files at once; 0: as many as connections
+	Warnings   []string
+	Window     int64 // --buffer: the reorder window of -o -; 0 the default
+	Decompress bool
 }
 
 // toStdout reports whether the file goes to stdout (-o -).
@@ -71,6 +72,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 		ArgsUsage: "URL...",
 		Flags: withEnv([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (default: the server's file name, in the current directory); - is stdout, in order"},
+			&cli.BoolFlag{Name: "decompress", Aliases: []string{"z"}, Usage: "decompress gzip, zstd, xz or bzip2 while downloading (chosen by the data); the output drops the suffix"},
 			&cli.StringFlag{Name: "buffer", Usage: "with -o -: the reorder window, `SIZE` bytes held at most (default 64MiB)"},
 			&cli.StringFlag{Name: "dir", Aliases: []string{"d"}, Usage: "put the file in `DIR` (with -o: relative to it)"},
 			&cli.IntFlag{Name: "connections", Aliases: []string{"c"}, Value: 8, Usage: "number of connections at once, `N`", EnvVars: []string{"RGET_CONNECTIONS"}},
@@ -132,6 +134,7 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		Mirrors:     reqs[0].Mirrors,
 		Checksums:   c.String("checksums"),
 		Jobs:        c.Int("jobs"),
+		Decompress:  c.Bool("decompress"),
 		URL:         reqs[0].URL,
 		NoScheme:    c.NArg() > 0 && !strings.Contains(c.Args().First(), "://"),
 		Output:      c.String("output"),
@@ -318,7 +321,7 @@ func (cfg getConfig) options(ev *events) download.Options {
 		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, Header: cfg.Header, Insecure: cfg.Insecure,
 		AllowInsecureRedirect: cfg.AllowHTTP, Discard: cfg.Discard, OnEvent: ev.handle,
 		Proxy: cfg.Proxy, NoProxy: cfg.NoProxy, RootCAs: cfg.RootCAs, ConnectTimeout: cfg.ConnectTimeout,
-		LimitRate: cfg.LimitRate, Mirrors: cfg.Mirrors, Jobs: cfg.Jobs, Window: cfg.Window,
+		LimitRate: cfg.LimitRate, Mirrors: cfg.Mirrors, Jobs: cfg.Jobs, Window: cfg.Window, Decompress: cfg.Decompress,
 	}
 }
 
@@ -404,6 +407,9 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "rget: saved %s: %s in %.2f s, %s, %s, %s\nsha256 %s\n",
 		res.Output, size, res.Seconds, formatRate(res.BytesPerSecond),
 		plural(res.Connections, "connection"), plural(int(res.Retries), "retry"), res.SHA256)
+	if d := res.Decompressed; d != nil {
+		fmt.Fprintf(stderr, "decompressed (%s): %s, sha256 %s\n", d.Format, formatBytes(d.Size), d.SHA256)
+	}
 	return nil
 }
 

@@ -86,6 +86,16 @@ type Options struct {
 	// Window is the reorder window of a download to Writer, in bytes. If
 	// zero, 64 MiB.
 	Window int64
+	// Decompress decompresses the file while it arrives (gzip, zstd, xz,
+	// bzip2, chosen by its first bytes; other data is passed through with
+	// a notice). To a file: the file as served downloads (and resumes)
+	// as OUT.z.part beside OUT, whose name drops the compression suffix
+	// unless Output is set; the decompressor starts over from the local
+	// bytes on resume, and OUT is published once the download is verified
+	// and decompressed, the compressed bytes then removed. To Writer: the
+	// decompressed bytes are written. SHA256 is the digest of the file as
+	// served; Result.Decompressed has the output's.
+	Decompress bool
 	// Mirrors are other sources of the same file (Run; RunAll takes them
 	// from each Request). Each is probed and must have the same size and
 	// serve byte ranges, else it is dropped with a notice; ranges go to
@@ -141,6 +151,8 @@ type Result struct {
 	// AlreadyComplete: the output existed with the expected digest and
 	// nothing was downloaded.
 	AlreadyComplete bool `json:"already_complete,omitempty"`
+	// Decompressed describes the output of Options.Decompress.
+	Decompressed *Decompressed `json:"decompressed,omitempty"`
 	// Sources are the bytes each source sent, when there were mirrors.
 	Sources []SourceResult `json:"sources,omitempty"`
 }

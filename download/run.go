@@ -5,6 +5,7 @@ package download
 // running beside it (segment, merge, journal), finalize (merge). See doc.go.
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -54,6 +55,12 @@ type job struct {
 	commit   func(st journal.State, durable bool) error
 	wrap     func(func(journal.State, bool) error) func(journal.State, bool) error
 	sink     *sink // a download to a writer: no part file, journal nor cursor
+	// dec decompresses (Options.Decompress); to a file, into dtmp, which
+	// becomes dout.
+	dec        *decoder
+	dout, dtmp string
+	dfile      *os.File
+	dbuf       *bufio.Writer
 }
 
 // useJournal makes j the download's journal, and sets the checkpoint's
@@ -180,6 +187,8 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	out := outputName(cfg, remote)
 	if cfg.Writer != nil {
 		out = "-"
+	} else if cfg.Decompress && cfg.Output == "" {
+		out = filepath.Join(filepath.Dir(out), decompressedName(filepath.Base(out)))
 	}
 	if cfg.claim != nil && cfg.Writer == nil {
 		if err := cfg.claim(out); err != nil {
@@ -190,7 +199,11 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	if len(srcs) > 1 && cfg.SHA256 == "" {
 		cfg.notice("%d sources and no expected SHA-256 (--sha256, --checksums): the mirrors cannot be cross-checked", len(srcs))
 	}
-	if res, err := alreadyComplete(ctx, cfg, out, start); res != nil || err != nil {
+	if cfg.Decompress {
+		// The digest is of the file as served: out cannot be checked
+		// against it.
+		cfg.skipExisting = false
+	} else if res, err := alreadyComplete(ctx, cfg, out, start); res != nil || err != nil {
 		return res, err
 	}
 	if res, err := existing(ctx, cfg, out, remote, start); res != nil || err != nil {
@@ -225,6 +238,14 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	var jb *job
 	if cfg.Writer != nil {
 		jb = prepareSink(ctx, cfg, remote, conns)
+	} else if cfg.Decompress {
+		if jb, err = prepare(cfg, remote, out+".z", conns); err != nil {
+			return nil, err
+		}
+		if err := jb.decompressTo(cfg, out); err != nil {
+			jb.abandon(err)
+			return nil, err
+		}
 	} else if jb, err = prepare(cfg, remote, out, conns); err != nil {
 		return nil, err
 	}
@@ -252,8 +273,13 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	}
 	done := time.Now()
 	fetched := prog.Received.Load()
+	var dres *Decompressed
+	if jb.dec != nil {
+		dres = jb.dec.result()
+	}
 	return &Result{
-		URL: Redact(cfg.URL), FinalURL: Redact(remote.FinalURL), Output: out, Size: jb.plan.Size(),
+		Decompressed: dres,
+		URL:          Redact(cfg.URL), FinalURL: Redact(remote.FinalURL), Output: out, Size: jb.plan.Size(),
 		SHA256: sum, Verified: cfg.SHA256 != "",
 		Seconds: done.Sub(start).Seconds(), BytesPerSecond: float64(fetched) / max(done.Sub(start).Seconds(), 1e-9),
 		Connections: usedConns(prog), Segments: len(jb.plan.Snapshot()), Splits: jb.plan.Splits(),
@@ -496,7 +522,9 @@ func (jb *job) resume(r *segment.Remote, cfg config) (bool, error) {
 		return fail("%s is not the size the journal says", jb.part)
 	}
 	cursor := merge.NewCursor(f)
-	if st.HashState != nil {
+	if st.HashState != nil && !cfg.Decompress {
+		// (A decompressor starts over from the first byte: the cursor
+		// with it, reading the part file.)
 		if c, err := merge.Resume(f, st.HashOffset, st.HashState); err == nil {
 			cursor = c
 		}
@@ -612,6 +640,7 @@ func (jb *job) checkpoints(ctx context.Context, every time.Duration) error {
 
 // abandon saves what was fetched so that a rerun resumes, and returns err.
 func (jb *job) abandon(err error) error {
+	jb.dropDecompressed(err)
 	if jb.sink != nil {
 		return &StoppedError{Err: err, Output: jb.out}
 	}
@@ -643,7 +672,15 @@ func (jb *job) closeJournal() {
 // digest publishes without downloading again.
 func (jb *job) finalize(ctx context.Context, cfg config) (string, error) {
 	if jb.sink != nil {
-		return jb.sink.finish(ctx, cfg.SHA256)
+		sum, err := jb.sink.finish(ctx, cfg.SHA256)
+		if err == nil && jb.dec != nil {
+			if err = jb.dec.Close(); err != nil {
+				err = fmt.Errorf("%w (the data written to the output is not whole)", err)
+			}
+		} else if jb.dec != nil {
+			jb.dec.Abort(err)
+		}
+		return sum, err
 	}
 	if jb.f == nil {
 		return "", nil
@@ -658,10 +695,14 @@ func (jb *job) finalize(ctx context.Context, cfg config) (string, error) {
 		return "", err
 	}
 	sum, err := merge.Finalize(ctx, jb.f, jb.cursor, merge.Options{
-		Part: jb.part, Final: jb.out, Size: jb.plan.Size(), Want: cfg.SHA256, Replace: cfg.Force,
+		Part: jb.part, Final: jb.out, Size: jb.plan.Size(), Want: cfg.SHA256, Replace: cfg.Force, Keep: jb.dec != nil,
 	})
+	if err == nil && jb.dec != nil {
+		err = jb.publishDecompressed(cfg)
+	}
 	if err != nil {
 		jb.closeJournal()
+		jb.dropDecompressed(err)
 		return hex.EncodeToString(sum[:]), err
 	}
 	if jb.j != nil {

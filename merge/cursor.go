@@ -24,6 +24,9 @@ type Cursor struct {
 	// writeback to the disk early (sync_file_range): the sync before the
 	// file is published then has little left to do. Set it before use.
 	Flush func(off, n int64)
+	// Tee, if set, receives the bytes hashed, in order (a decompressor).
+	// A write error stops the cursor. Set it before use.
+	Tee io.Writer
 
 	mu  sync.Mutex
 	h   hash.Hash
@@ -91,6 +94,11 @@ func (c *Cursor) step(to int64) (bool, error) {
 	}
 	k, err := c.r.ReadAt(c.buf[:n], c.off)
 	c.h.Write(c.buf[:k])
+	if c.Tee != nil && k > 0 {
+		if _, err := c.Tee.Write(c.buf[:k]); err != nil {
+			return false, fmt.Errorf("at offset %d: %w", c.off, err)
+		}
+	}
 	if c.Flush != nil && k > 0 {
 		c.Flush(c.off, int64(k))
 	}

@@ -45,6 +45,9 @@ type Options struct {
 	Want string
 	// Replace allows the final name to be replaced if it exists.
 	Replace bool
+	// Keep verifies and syncs the part file but does not publish it (its
+	// bytes were decompressed into the file that is published).
+	Keep bool
 }
 
 // Finalize hashes the rest of the part file through c, checks its size and
@@ -84,6 +87,9 @@ func Finalize(ctx context.Context, f *os.File, c *Cursor, o Options) (sum [sha25
 	}
 	if err := f.Close(); err != nil {
 		return sum, fmt.Errorf("close %s: %w", o.Part, err)
+	}
+	if o.Keep {
+		return sum, nil
 	}
 	return sum, Publish(o.Part, o.Final, o.Replace)
 }

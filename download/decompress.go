@@ -1,0 +1,276 @@
+package download
+
+// This file decompresses a download while it arrives (rget get -z): the
+// bytes, in order, go through a decoder chosen by their first bytes (gzip,
+// zstd, xz, bzip2), which writes the decompressed output sequentially.
+
+import (
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+
+	"rget/merge"
+)
+
+// Decompressed is what a download with Options.Decompress produced besides
+// the file as served.
+type Decompressed struct {
+	Format string `json:"format"` // gzip, zstd, xz, bzip2, or none (passed through)
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// sniffLen is how many first bytes tell the format.
+const sniffLen = 6
+
+// formatOf names the compression of data starting with head, "" if none
+// known.
+func formatOf(head []byte) string {
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return "gzip"
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return "zstd"
+	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
+		return "xz"
+	case bytes.HasPrefix(head, []byte("BZh")):
+		return "bzip2"
+	}
+	return ""
+}
+
+// decompressedName is the name of the output of name decompressed: its
+// compression suffix dropped (.tgz and the like become .tar); a name
+// without one is kept.
+func decompressedName(name string) string {
+	lower := strings.ToLower(name)
+	for _, s := range []struct{ suffix, repl string }{
+		{".tgz", ".tar"}, {".tbz2", ".tar"}, {".tbz", ".tar"}, {".txz", ".tar"}, {".tzst", ".tar"},
+		{".gz", ""}, {".zst", ""}, {".zstd", ""}, {".xz", ""}, {".bz2", ""},
+	} {
+		if strings.HasSuffix(lower, s.suffix) && len(name) > len(s.suffix) {
+			return name[:len(name)-len(s.suffix)] + s.repl
+		}
+	}
+	return name
+}
+
+// decoder is an io.WriteCloser that decompresses what is written to it
+// into dst, on a goroutine it owns: Close (or Abort) waits for it.
+type decoder struct {
+	dst    io.Writer
+	h      hash.Hash
+	n      int64
+	head   []byte
+	pw     *io.PipeWriter
+	done   chan error
+	format string
+	notice func(format string, args ...any)
+	ended  bool  // Close or Abort waited for the goroutine
+	err    error // its result
+}
+
+func newDecoder(dst io.Writer, notice func(string, ...any)) *decoder {
+	return &decoder{dst: dst, h: sha256.New(), notice: notice}
+}
+
+// Write passes p on to the decoder, which starts once the format is known.
+func (d *decoder) Write(p []byte) (int, error) {
+	if d.pw != nil {
+		return d.pw.Write(p)
+	}
+	take := min(sniffLen-len(d.head), len(p))
+	d.head = append(d.head, p[:take]...)
+	if len(d.head) < sniffLen {
+		return len(p), nil
+	}
+	d.start()
+	if _, err := d.pw.Write(d.head); err != nil {
+		return 0, err
+	}
+	if _, err := d.pw.Write(p[take:]); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// out counts and hashes the decompressed bytes on their way to dst.
+func (d *decoder) out(p []byte) (int, error) {
+	n, err := d.dst.Write(p)
+	d.h.Write(p[:n])
+	d.n += int64(n)
+	return n, err
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// start picks the decoder from the first bytes and runs it.
+func (d *decoder) start() {
+	d.format = formatOf(d.head)
+	if d.format == "" {
+		d.format = "none"
+		d.notice("not compressed (gzip, zstd, xz or bzip2): written as it is")
+	}
+	pr, pw := io.Pipe()
+	d.pw, d.done = pw, make(chan error, 1)
+	go func() {
+		err := d.decode(pr)
+		// Unblock the writer if the decoder stopped before the input's end.
+		pr.CloseWithError(fmt.Errorf("decompress: %w", io.ErrClosedPipe))
+		d.done <- err
+	}()
+}
+
+// decode copies r decompressed into dst.
+func (d *decoder) decode(pr io.Reader) error {
+	// Decoders read in small pieces; each read of a pipe is a handoff
+	// between goroutines.
+	r := bufio.NewReaderSize(pr, 1<<20)
+	var src io.Reader
+	switch d.format {
+	case "gzip":
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return fmt.Errorf("gzip: %w", err)
+		}
+		defer zr.Close()
+		src = zr
+	case "zstd":
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<31))
+		if err != nil {
+			return fmt.Errorf("zstd: %w", err)
+		}
+		defer zr.Close()
+		src = zr
+	case "xz":
+		zr, err := xz.NewReader(r)
+		if err != nil {
+			return fmt.Errorf("xz: %w", err)
+		}
+		src = zr
+	case "bzip2":
+		src = bzip2.NewReader(r)
+	default:
+		src = r
+	}
+	// Some decoders stop at the end of their stream: the rest of the
+	// input is read (and must be empty) so that the writer never blocks.
+	defer io.Copy(io.Discard, r)
+	if _, err := io.Copy(writerFunc(d.out), src); err != nil {
+		return fmt.Errorf("decompress (%s): %w", d.format, err)
+	}
+	return nil
+}
+
+// Close ends the input and waits for the decoder: its error, if the data
+// was not a whole compressed stream or the output failed.
+func (d *decoder) Close() error {
+	if d.ended {
+		return d.err
+	}
+	if d.pw == nil {
+		d.start() // fewer than sniffLen bytes in all
+		if _, err := d.pw.Write(d.head); err != nil {
+			d.pw.Close()
+			d.wait()
+			return err
+		}
+	}
+	d.pw.Close()
+	return d.wait()
+}
+
+// wait waits for the goroutine, once.
+func (d *decoder) wait() error {
+	if !d.ended {
+		d.ended, d.err = true, <-d.done
+	}
+	return d.err
+}
+
+// Abort stops the decoder and waits for it.
+func (d *decoder) Abort(err error) {
+	if d.pw == nil || d.ended {
+		return
+	}
+	d.pw.CloseWithError(err)
+	d.wait()
+}
+
+// result is what the decoder produced.
+func (d *decoder) result() *Decompressed {
+	return &Decompressed{Format: d.format, Size: d.n, SHA256: hex.EncodeToString(d.h.Sum(nil))}
+}
+
+// decompressTo makes the job decompress what its cursor hashes into dout,
+// through dout.part, from the first byte (also on resume).
+func (jb *job) decompressTo(cfg config, dout string) error {
+	jb.dout, jb.dtmp = dout, dout+".part"
+	f, err := os.OpenFile(jb.dtmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", jb.dtmp, err)
+	}
+	jb.dfile = f
+	jb.dbuf = bufio.NewWriterSize(f, 1<<20)
+	jb.dec = newDecoder(jb.dbuf, cfg.notice)
+	if jb.cursor.Offset() != 0 {
+		return fmt.Errorf("decompress %s: the hash cursor is not at the start", jb.part)
+	}
+	jb.cursor.Tee = jb.dec
+	return nil
+}
+
+// publishDecompressed ends the decompression, publishes dout and removes
+// the compressed part file (its journal goes with finalize).
+func (jb *job) publishDecompressed(cfg config) error {
+	if err := jb.dec.Close(); err != nil {
+		return err
+	}
+	f := jb.dfile
+	jb.dfile = nil
+	if err := jb.dbuf.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", jb.dtmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", jb.dtmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", jb.dtmp, err)
+	}
+	if err := merge.Publish(jb.dtmp, jb.dout, cfg.Force); err != nil {
+		return err
+	}
+	if err := os.Remove(jb.part); err != nil {
+		return fmt.Errorf("remove %s: %w", jb.part, err)
+	}
+	return nil
+}
+
+// dropDecompressed stops the decompressor of a download that failed and
+// removes its partial output: a rerun decompresses from the start.
+func (jb *job) dropDecompressed(err error) {
+	if jb.dec == nil {
+		return
+	}
+	jb.dec.Abort(err)
+	if jb.dfile != nil {
+		jb.dfile.Close()
+		jb.dfile = nil
+		os.Remove(jb.dtmp)
+	}
+}
