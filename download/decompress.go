@@ -7,6 +7,7 @@ package download
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"compress/bzip2"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -105,10 +107,10 @@ func (d *decoder) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// out counts and hashes the decompressed bytes on their way to dst.
+// out counts the decompressed bytes on their way to dst (the lanes hash
+// them).
 func (d *decoder) out(p []byte) (int, error) {
 	n, err := d.dst.Write(p)
-	d.h.Write(p[:n])
 	d.n += int64(n)
 	return n, err
 }
@@ -149,7 +151,7 @@ func (d *decoder) decode(pr io.Reader) error {
 		defer zr.Close()
 		src = zr
 	case "zstd":
-		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<31))
+		zr, err := zstd.NewReader(r, zstd.WithDecoderMaxWindow(1<<31))
 		if err != nil {
 			return fmt.Errorf("zstd: %w", err)
 		}
@@ -169,7 +171,12 @@ func (d *decoder) decode(pr io.Reader) error {
 	// Some decoders stop at the end of their stream: the rest of the
 	// input is read (and must be empty) so that the writer never blocks.
 	defer io.Copy(io.Discard, r)
-	if _, err := io.Copy(writerFunc(d.out), src); err != nil {
+	ln := newLanes(d.h, writerFunc(d.out))
+	_, err := io.Copy(ln, src)
+	if cerr := ln.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("decompress (%s): %w", d.format, err)
 	}
 	return nil
@@ -224,8 +231,7 @@ func (jb *job) decompressTo(cfg config, dout string) error {
 		return fmt.Errorf("create %s: %w", jb.dtmp, err)
 	}
 	jb.dfile = f
-	jb.dbuf = bufio.NewWriterSize(f, 1<<20)
-	jb.dec = newDecoder(jb.dbuf, cfg.notice)
+	jb.dec = newDecoder(f, cfg.notice) // in 1 MiB writes (lanes)
 	if jb.cursor.Offset() != 0 {
 		return fmt.Errorf("decompress %s: the hash cursor is not at the start", jb.part)
 	}
@@ -241,10 +247,6 @@ func (jb *job) publishDecompressed(cfg config) error {
 	}
 	f := jb.dfile
 	jb.dfile = nil
-	if err := jb.dbuf.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", jb.dtmp, err)
-	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("sync %s: %w", jb.dtmp, err)
@@ -273,4 +275,73 @@ func (jb *job) dropDecompressed(err error) {
 		jb.dfile = nil
 		os.Remove(jb.dtmp)
 	}
+}
+
+// lanes passes a decoder's output to two goroutines it owns, one hashing
+// and one writing it, so that decoding, hashing and writing overlap (on
+// the decoder's goroutine they took turns: the sum of the three, where the
+// slowest would do). Write copies p into one of a few buffers, waiting for
+// a free one; Close waits for both and returns the writer's error.
+type lanes struct {
+	free          chan []byte
+	toHash, toOut chan []byte
+	hashed, wrote chan struct{}
+	err           error // the writer's, read after wrote is closed
+	failed        atomic.Bool
+}
+
+const laneBuf, laneBufs = 1 << 20, 4
+
+func newLanes(h hash.Hash, dst io.Writer) *lanes {
+	l := &lanes{free: make(chan []byte, laneBufs), toHash: make(chan []byte, laneBufs), toOut: make(chan []byte, laneBufs),
+		hashed: make(chan struct{}), wrote: make(chan struct{})}
+	for range laneBufs {
+		l.free <- make([]byte, 0, laneBuf)
+	}
+	// A buffer is free again once both lanes are done with it: the hash
+	// lane passes each on to the writer.
+	go func() {
+		defer close(l.hashed)
+		defer close(l.toOut)
+		for b := range l.toHash {
+			h.Write(b)
+			l.toOut <- b
+		}
+	}()
+	go func() {
+		defer close(l.wrote)
+		for b := range l.toOut {
+			if l.err == nil {
+				if _, err := dst.Write(b); err != nil {
+					l.err = err
+					l.failed.Store(true)
+				}
+			}
+			l.free <- b[:0]
+		}
+	}()
+	return l
+}
+
+func (l *lanes) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if l.failed.Load() {
+			return n - len(p), errors.New("output failed")
+		}
+		b := <-l.free
+		k := min(len(p), cap(b))
+		b = append(b, p[:k]...)
+		p = p[k:]
+		l.toHash <- b
+	}
+	return n, nil
+}
+
+// Close waits for the lanes to finish, and returns the write error.
+func (l *lanes) Close() error {
+	close(l.toHash)
+	<-l.hashed
+	<-l.wrote
+	return l.err
 }

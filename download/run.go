@@ -5,7 +5,6 @@ package download
 // running beside it (segment, merge, journal), finalize (merge). See doc.go.
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -60,7 +59,6 @@ type job struct {
 	dec        *decoder
 	dout, dtmp string
 	dfile      *os.File
-	dbuf       *bufio.Writer
 }
 
 // useJournal makes j the download's journal, and sets the checkpoint's
@@ -642,6 +640,7 @@ func (jb *job) checkpoints(ctx context.Context, every time.Duration) error {
 func (jb *job) abandon(err error) error {
 	jb.dropDecompressed(err)
 	if jb.sink != nil {
+		jb.sink.win.free()
 		return &StoppedError{Err: err, Output: jb.out}
 	}
 	if jb.f == nil {
@@ -672,6 +671,7 @@ func (jb *job) closeJournal() {
 // digest publishes without downloading again.
 func (jb *job) finalize(ctx context.Context, cfg config) (string, error) {
 	if jb.sink != nil {
+		defer jb.sink.win.free()
 		sum, err := jb.sink.finish(ctx, cfg.SHA256)
 		if err == nil && jb.dec != nil {
 			if err = jb.dec.Close(); err != nil {

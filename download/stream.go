@@ -28,6 +28,7 @@ const defaultWindow = 64 << 20
 // reads the ledger does not bound) waits for room.
 type window struct {
 	buf     []byte
+	free    func() // unmaps buf
 	drained atomic.Int64
 	mu      sync.Mutex
 	room    chan struct{} // closed when drained moves
@@ -35,7 +36,10 @@ type window struct {
 }
 
 func newWindow(size int64, done <-chan struct{}) *window {
-	return &window{buf: make([]byte, size), room: make(chan struct{}), done: done}
+	// Outside Go's heap: as live heap, the collector would let the heap
+	// grow to twice the window.
+	buf, free := segment.NewBuffer(int(size))
+	return &window{buf: buf, free: free, room: make(chan struct{}), done: done}
 }
 
 // limit is the first offset that does not fit yet.
