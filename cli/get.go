@@ -322,6 +322,7 @@ func (cfg getConfig) options(ev *events) download.Options {
 		AllowInsecureRedirect: cfg.AllowHTTP, Discard: cfg.Discard, OnEvent: ev.handle,
 		Proxy: cfg.Proxy, NoProxy: cfg.NoProxy, RootCAs: cfg.RootCAs, ConnectTimeout: cfg.ConnectTimeout,
 		LimitRate: cfg.LimitRate, Mirrors: cfg.Mirrors, Jobs: cfg.Jobs, Window: cfg.Window, Decompress: cfg.Decompress,
+		HashDecompressed: cfg.Decompress && cfg.JSON,
 	}
 }
 
@@ -408,7 +409,7 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 		res.Output, size, res.Seconds, formatRate(res.BytesPerSecond),
 		plural(res.Connections, "connection"), plural(int(res.Retries), "retry"), res.SHA256)
 	if d := res.Decompressed; d != nil {
-		fmt.Fprintf(stderr, "decompressed (%s): %s, sha256 %s\n", d.Format, formatBytes(d.Size), d.SHA256)
+		fmt.Fprintf(stderr, "decompressed (%s): %s\n", d.Format, formatBytes(d.Size))
 	}
 	return nil
 }

@@ -7,10 +7,10 @@ package download
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"compress/bzip2"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -30,7 +30,7 @@ import (
 type Decompressed struct {
 	Format string `json:"format"` // gzip, zstd, xz, bzip2, or none (passed through)
 	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256,omitempty"` // with Options.HashDecompressed
 }
 
 // sniffLen is how many first bytes tell the format.
@@ -83,8 +83,14 @@ type decoder struct {
 	err    error // its result
 }
 
-func newDecoder(dst io.Writer, notice func(string, ...any)) *decoder {
-	return &decoder{dst: dst, h: sha256.New(), notice: notice}
+// newDecoder decompresses into dst; with hash set it also computes the
+// SHA-256 of the output.
+func newDecoder(dst io.Writer, hash bool, notice func(string, ...any)) *decoder {
+	d := &decoder{dst: dst, notice: notice}
+	if hash {
+		d.h = sha256.New()
+	}
+	return d
 }
 
 // Write passes p on to the decoder, which starts once the format is known.
@@ -219,7 +225,11 @@ func (d *decoder) Abort(err error) {
 
 // result is what the decoder produced.
 func (d *decoder) result() *Decompressed {
-	return &Decompressed{Format: d.format, Size: d.n, SHA256: hex.EncodeToString(d.h.Sum(nil))}
+	r := &Decompressed{Format: d.format, Size: d.n}
+	if d.h != nil {
+		r.SHA256 = hex.EncodeToString(d.h.Sum(nil))
+	}
+	return r
 }
 
 // decompressTo makes the job decompress what its cursor hashes into dout,
@@ -231,7 +241,7 @@ func (jb *job) decompressTo(cfg config, dout string) error {
 		return fmt.Errorf("create %s: %w", jb.dtmp, err)
 	}
 	jb.dfile = f
-	jb.dec = newDecoder(f, cfg.notice) // in 1 MiB writes (lanes)
+	jb.dec = newDecoder(f, cfg.HashDecompressed, cfg.notice) // in 1 MiB writes (lanes)
 	if jb.cursor.Offset() != 0 {
 		return fmt.Errorf("decompress %s: the hash cursor is not at the start", jb.part)
 	}
@@ -304,7 +314,9 @@ func newLanes(h hash.Hash, dst io.Writer) *lanes {
 		defer close(l.hashed)
 		defer close(l.toOut)
 		for b := range l.toHash {
-			h.Write(b)
+			if h != nil {
+				h.Write(b)
+			}
 			l.toOut <- b
 		}
 	}()

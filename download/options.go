@@ -96,6 +96,10 @@ type Options struct {
 	// decompressed bytes are written. SHA256 is the digest of the file as
 	// served; Result.Decompressed has the output's.
 	Decompress bool
+	// HashDecompressed computes the SHA-256 of the decompressed output
+	// too (Result.Decompressed.SHA256): a second hash of more bytes, on
+	// the core that decompresses.
+	HashDecompressed bool
 	// Mirrors are other sources of the same file (Run; RunAll takes them
 	// from each Request). Each is probed and must have the same size and
 	// serve byte ranges, else it is dropped with a notice; ranges go to

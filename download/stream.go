@@ -162,7 +162,7 @@ func prepareSink(ctx context.Context, cfg config, r *segment.Remote, conns int) 
 	jb.plan = segment.NewLedger(r.Size, segment.Split(r.Size, segSize), jb.policy)
 	s := &sink{win: newWindow(win, ctx.Done()), out: cfg.Writer, h: sha256.New(), led: jb.plan}
 	if cfg.Decompress {
-		jb.dec = newDecoder(cfg.Writer, cfg.notice)
+		jb.dec = newDecoder(cfg.Writer, cfg.HashDecompressed, cfg.notice)
 		s.out = jb.dec
 	}
 	jb.plan.SetLimit(s.win.limit)
