@@ -1,0 +1,161 @@
+package segment
+
+// This file is the connection count controller of -c auto: how many
+// connections fetch at once, found by measuring what each addition brings.
+// It is a pure state machine fed with times and byte counts (no clock of
+// its own), so that tests drive it under virtual time.
+
+import (
+	"fmt"
+	"time"
+)
+
+// Scaler decides how many connections fetch at once. It starts with a few,
+// doubles the count while each doubling raises the total rate by a clear
+// margin (measured over a window long against the latency, once the new
+// connections are under way), and stops at the plateau: where a doubling
+// brought little it keeps the larger count, where it brought nothing it
+// goes back. A 429 or 503 answer caps the count below the connections that
+// were open (and the count never grows past that again); resets and
+// stalls take one connection away. Its methods are not safe for concurrent
+// use: Fetch calls them from one goroutine.
+type Scaler struct {
+	max     int
+	n       int // allowed now
+	ceiling int // never more (the server refused more)
+	peak    int // the most allowed so far
+	done    bool
+
+	// The measurement in progress: from start, when the count last
+	// changed, settle passes before the window opens at t0 with b0 bytes.
+	changed time.Time
+	t0      time.Time
+	b0      int64
+	// The last finished measurement: prevN connections moved prevRate.
+	prevN    int
+	prevRate float64
+
+	reason string // why the count is what it is, for events and the verdict
+}
+
+// scaleStart is the first count: enough that a capped server shows its
+// per-connection cap at once, few enough for a server that refuses many.
+const scaleStart = 8
+
+// Gains: a doubling that brings at least growGain of what the connections
+// already there moved, each, is worth continuing; one that brings less than
+// keepGain of the total is undone.
+const (
+	growGain = 0.5
+	keepGain = 0.05
+)
+
+// NewScaler returns a scaler that never allows more than limit
+// connections (at least 1), starting at now.
+func NewScaler(limit int, now time.Time) *Scaler {
+	limit = max(limit, 1)
+	n := min(scaleStart, limit)
+	s := &Scaler{max: limit, n: n, peak: n, ceiling: limit, changed: now, reason: "start"}
+	if limit == 1 {
+		s.done, s.reason = true, "at most one connection"
+	}
+	return s
+}
+
+// N is how many connections may fetch now.
+func (s *Scaler) N() int { return s.n }
+
+// Reason says why the count is what it is.
+func (s *Scaler) Reason() string { return s.reason }
+
+// Settled reports whether the search ended (a plateau, the maximum, or a
+// refusal).
+func (s *Scaler) Settled() bool { return s.done }
+
+// window is how long a measurement runs: long against the request
+// latency, at least 100 ms; settle is how long new connections get to
+// start before it opens.
+func window(lat time.Duration) time.Duration { return max(100*time.Millisecond, 32*lat) }
+func settle(lat time.Duration) time.Duration { return max(20*time.Millisecond, 4*lat) }
+
+// Observe feeds the total bytes received so far at now, with the request
+// latency, and returns the count allowed from now on; changed reports a
+// change.
+func (s *Scaler) Observe(now time.Time, received int64, lat time.Duration) (n int, changed bool) {
+	if s.done {
+		return s.n, false
+	}
+	if s.t0.IsZero() {
+		if now.Sub(s.changed) >= settle(lat) {
+			s.t0, s.b0 = now, received
+		}
+		return s.n, false
+	}
+	el := now.Sub(s.t0)
+	if el < window(lat) {
+		return s.n, false
+	}
+	rate := float64(received-s.b0) / el.Seconds()
+	return s.decide(now, rate)
+}
+
+// decide applies what a finished measurement at the current count found.
+func (s *Scaler) decide(now time.Time, rate float64) (int, bool) {
+	old := s.n
+	switch {
+	case s.prevN == 0:
+		// The first measurement: only a doubling can tell.
+	case rate-s.prevRate < keepGain*s.prevRate:
+		s.n, s.done = s.prevN, true
+		s.reason = fmt.Sprintf("%d connections moved no more than %d (%.0f vs %.0f MB/s): back to %d",
+			old, s.prevN, rate/1e6, s.prevRate/1e6, s.prevN)
+		return s.set(now, old)
+	case (rate-s.prevRate)/float64(s.n-s.prevN) < growGain*s.prevRate/float64(s.prevN):
+		s.done = true
+		s.reason = fmt.Sprintf("the total stopped growing with the connections (%d: %.0f MB/s, %d: %.0f MB/s)",
+			s.prevN, s.prevRate/1e6, old, rate/1e6)
+		return s.set(now, old)
+	}
+	s.prevN, s.prevRate = s.n, rate
+	if s.n >= s.ceiling {
+		s.done = true
+		if s.ceiling == s.max {
+			s.reason = fmt.Sprintf("each connection added its share up to the maximum, %d (%.0f MB/s)", s.n, rate/1e6)
+		}
+		return s.set(now, old)
+	}
+	s.n = min(2*s.n, s.ceiling)
+	s.peak = max(s.peak, s.n)
+	s.reason = fmt.Sprintf("%d connections moved %.0f MB/s: trying %d", old, rate/1e6, s.n)
+	return s.set(now, old)
+}
+
+// set restarts the measurement after a change of count from old.
+func (s *Scaler) set(now time.Time, old int) (int, bool) {
+	s.changed, s.t0, s.b0 = now, time.Time{}, 0
+	return s.n, s.n != old
+}
+
+// Refused records a 429 or 503 answer while active connections were
+// fetching: from now on at most active-1, and the search ends.
+func (s *Scaler) Refused(now time.Time, active int) (int, bool) {
+	old := s.n
+	s.ceiling = max(min(active-1, s.ceiling), 1)
+	s.n = min(s.n, s.ceiling)
+	s.done = true
+	s.reason = fmt.Sprintf("the server refused a request with %d connections open: at most %d", active, s.ceiling)
+	return s.set(now, old)
+}
+
+// Failed records a reset or a stall: one connection fewer, never below
+// half the most allowed (a flaky link is not a reason to crawl), and the
+// measurement starts over.
+func (s *Scaler) Failed(now time.Time) (int, bool) {
+	old := s.n
+	s.n = max(s.n-1, (s.peak+1)/2, 1)
+	s.prevN, s.prevRate = 0, 0
+	if s.n != old {
+		s.reason = fmt.Sprintf("a connection failed: %d", s.n)
+	}
+	return s.set(now, old)
+}

@@ -1,0 +1,77 @@
+package segment
+
+import (
+	"testing"
+	"time"
+)
+
+// TestScalerUnderVirtualTime drives the scaler with modelled links: n
+// connections move min(n × perConn, total) (each at most perConn, all
+// together at most total), and a server may refuse more than refuseAbove
+// connections. Time is virtual: 5 ms steps.
+func TestScalerUnderVirtualTime(t *testing.T) {
+	t.Parallel()
+	const mb = 1e6
+	for _, tc := range []struct {
+		name             string
+		perConn, total   float64
+		lat              time.Duration
+		max, refuseAbove int
+		wantMin, wantMax int           // the settled count
+		within           time.Duration // settled by then
+	}{
+		{name: "capped per connection, 1 GB/s link", perConn: 25 * mb, total: 1000 * mb, max: 64, wantMin: 32, wantMax: 64, within: time.Second},
+		{name: "capped per connection, 400 MB/s link", perConn: 25 * mb, total: 400 * mb, max: 64, wantMin: 16, wantMax: 32, within: time.Second},
+		{name: "uncapped loopback", perConn: 2000 * mb, total: 1000 * mb, max: 64, wantMin: 8, wantMax: 8, within: time.Second},
+		{name: "refuses more than 6", perConn: 25 * mb, total: 1000 * mb, max: 64, refuseAbove: 6, wantMin: 1, wantMax: 6, within: time.Second},
+		{name: "30 ms away", perConn: 10 * mb, total: 1000 * mb, lat: 30 * time.Millisecond, max: 64, wantMin: 64, wantMax: 64, within: 8 * time.Second},
+		{name: "50 KB/s each", perConn: 50e3, total: 1000 * mb, max: 16, wantMin: 16, wantMax: 16, within: time.Second},
+		{name: "one connection at most", perConn: 25 * mb, total: 1000 * mb, max: 1, wantMin: 1, wantMax: 1, within: 100 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			now := time.Unix(0, 0)
+			s := NewScaler(tc.max, now)
+			var got float64
+			var settledAt time.Duration
+			peak := s.N()
+			for step := time.Duration(0); step < 20*time.Second; step += 5 * time.Millisecond {
+				n := s.N()
+				if tc.refuseAbove > 0 && n > tc.refuseAbove {
+					s.Refused(now, n)
+					continue
+				}
+				got += min(float64(n)*tc.perConn, tc.total) * 0.005
+				now = now.Add(5 * time.Millisecond)
+				s.Observe(now, int64(got), tc.lat)
+				peak = max(peak, s.N())
+				if s.Settled() && settledAt == 0 {
+					settledAt = step
+				}
+			}
+			if n := s.N(); n < tc.wantMin || n > tc.wantMax || !s.Settled() {
+				t.Errorf("settled %v at %d connections (%s), want %d-%d", s.Settled(), n, s.Reason(), tc.wantMin, tc.wantMax)
+			}
+			if settledAt > tc.within {
+				t.Errorf("settled after %v, want within %v", settledAt, tc.within)
+			}
+			if peak > tc.max {
+				t.Errorf("allowed %d connections, more than the maximum %d", peak, tc.max)
+			}
+			t.Logf("%d connections after %v: %s", s.N(), settledAt, s.Reason())
+		})
+	}
+}
+
+// A reset takes a connection away, never below half the most allowed.
+func TestScalerFailed(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(0, 0)
+	s := NewScaler(64, now)
+	for range 20 {
+		s.Failed(now)
+	}
+	if n := s.N(); n != 4 {
+		t.Errorf("after 20 failures at 8 connections: %d, want 4 (half)", n)
+	}
+}
