@@ -59,6 +59,10 @@ func (e *events) handle(ev download.Event) {
 		if !e.cfg.Quiet {
 			e.line(retryLine(ev.Retry))
 		}
+	case download.EventScale:
+		if e.cfg.Debug {
+			e.line(fmt.Sprintf("rget: debug: %d connections: %s", ev.Conns, ev.Message))
+		}
 	case download.EventRequest:
 		if e.cfg.Debug {
 			e.debug(ev)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"rget/download"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +26,8 @@ type getConfig struct {
 	URL         string
 	Output      string // "" derives it from the server's answer
 	Dir         string // where a derived name goes; "" is the current directory
-	Connections int
+	Connections int  // with Auto, the most
+	Auto        bool // -c auto
 	SHA256      string // expected digest, lower-case hex, or ""
 	Force       bool
 	Restart     bool // ignore a journal left by an earlier run
@@ -75,7 +77,8 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.BoolFlag{Name: "decompress", Aliases: []string{"z"}, Usage: "decompress gzip, zstd, xz or bzip2 while downloading (chosen by the data); the output drops the suffix"},
 			&cli.StringFlag{Name: "buffer", Usage: "with -o -: the reorder window, `SIZE` bytes held at most (default 64MiB)"},
 			&cli.StringFlag{Name: "dir", Aliases: []string{"d"}, Usage: "put the file in `DIR` (with -o: relative to it)"},
-			&cli.IntFlag{Name: "connections", Aliases: []string{"c"}, Value: 8, Usage: "number of connections at once, `N`", EnvVars: []string{"RGET_CONNECTIONS"}},
+			&cli.StringFlag{Name: "connections", Aliases: []string{"c"}, Value: "8", Usage: "number of connections at once, `N`, or auto: found by measuring, up to --max-connections", EnvVars: []string{"RGET_CONNECTIONS"}},
+			&cli.IntFlag{Name: "max-connections", Value: 64, Usage: "with -c auto: never more than `N` connections"},
 			&cli.StringFlag{Name: "sha256", Usage: "expected SHA-256 of the file, in `HEX`; a mismatch exits 3 and publishes nothing"},
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "replace an existing output file"},
 			&cli.BoolFlag{Name: "restart", Usage: "start over, ignoring what an interrupted earlier run left"},
@@ -139,7 +142,6 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		NoScheme:    c.NArg() > 0 && !strings.Contains(c.Args().First(), "://"),
 		Output:      c.String("output"),
 		Dir:         c.String("dir"),
-		Connections: c.Int("connections"),
 		SHA256:      strings.ToLower(strings.TrimSpace(c.String("sha256"))),
 		Force:       c.Bool("force"),
 		Restart:     c.Bool("restart"),
@@ -196,8 +198,15 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 			return cfg, usagef("get: --cacert %s: no PEM certificate in it", path)
 		}
 	}
-	if cfg.Connections < 1 {
-		return cfg, usagef("get: --connections must be at least 1, not %d", cfg.Connections)
+	if s := strings.TrimSpace(c.String("connections")); s == "auto" {
+		cfg.Auto, cfg.Connections = true, c.Int("max-connections")
+		if cfg.Connections < 1 {
+			return cfg, usagef("get: --max-connections must be at least 1, not %d", cfg.Connections)
+		}
+	} else if n, err := strconv.Atoi(s); err != nil || n < 1 {
+		return cfg, usagef("get: --connections must be a number at least 1, or auto, not %q", s)
+	} else {
+		cfg.Connections = n
 	}
 	if cfg.SHA256 != "" {
 		if b, err := hex.DecodeString(cfg.SHA256); err != nil || len(b) != 32 {
@@ -316,7 +325,7 @@ func checkURL(raw string) error {
 // go to the terminal through ev.
 func (cfg getConfig) options(ev *events) download.Options {
 	return download.Options{
-		Output: cfg.Output, Dir: cfg.Dir, Connections: cfg.Connections, SHA256: cfg.SHA256,
+		Output: cfg.Output, Dir: cfg.Dir, Connections: cfg.Connections, AutoConnections: cfg.Auto, SHA256: cfg.SHA256,
 		Force: cfg.Force, Restart: cfg.Restart, Checkpoint: cfg.Checkpoint, StallTimeout: cfg.Stall,
 		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, Header: cfg.Header, Insecure: cfg.Insecure,
 		AllowInsecureRedirect: cfg.AllowHTTP, Discard: cfg.Discard, OnEvent: ev.handle,
@@ -328,7 +337,7 @@ func (cfg getConfig) options(ev *events) download.Options {
 
 // get runs one download and reports it.
 func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
-	if cfg.Connections > saneConnections && !cfg.Quiet {
+	if cfg.Connections > saneConnections && !cfg.Quiet && !cfg.Auto {
 		fmt.Fprintf(stderr, "rget: warning: %d connections: servers often refuse or throttle more than a few dozen from one client (rget opens no more than the file has 16 KiB ranges)\n", cfg.Connections)
 	}
 	for _, w := range cfg.Warnings {

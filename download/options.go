@@ -24,6 +24,12 @@ type Options struct {
 	// Connections is the number of connections at once. If zero, 8. A
 	// small file uses fewer: no more than it has 16 KiB ranges.
 	Connections int
+	// AutoConnections finds the connection count by measuring (rget get
+	// -c auto): a few connections first, more while each addition raises
+	// the total rate, fewer on 429/503 answers, resets and stalls
+	// (segment.Scaler); Connections is then the most (if zero, 64). Not
+	// used by RunAll, whose Connections is the batch's budget.
+	AutoConnections bool
 	// SHA256 is the expected digest in hex. If empty, the digest is
 	// computed and returned but not compared. A mismatch is a
 	// *ChecksumError, and nothing is published.
@@ -182,6 +188,9 @@ const (
 	EventFetchEnd
 	// EventFileDone (RunAll): one file ended, with Result or Err.
 	EventFileDone
+	// EventScale (AutoConnections): the connection count is now Conns,
+	// for the reason in Message.
+	EventScale
 )
 
 // Event is one thing a download reports to Options.OnEvent.
@@ -191,6 +200,7 @@ type Event struct {
 	// about; 0 for Run.
 	File     int
 	Result   *Result // EventFileDone
+	Conns    int     // EventScale
 	Message  string
 	Trace    segment.Trace
 	Retry    segment.Retry

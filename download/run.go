@@ -111,7 +111,10 @@ func Run(ctx context.Context, rawURL string, opts Options) (*Result, error) {
 
 // withDefaults fills in the zero fields of cfg's Options.
 func withDefaults(cfg config) config {
-	if cfg.Connections <= 0 {
+	switch {
+	case cfg.Connections <= 0 && cfg.AutoConnections:
+		cfg.Connections = 64
+	case cfg.Connections <= 0:
 		cfg.Connections = 8
 	}
 	if cfg.Checkpoint == 0 {
@@ -258,6 +261,10 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		}
 		if remote.Ranges {
 			opts.Budget = cfg.budget // a stream holds the probe's slot
+		}
+		if cfg.AutoConnections && cfg.budget == nil {
+			opts.Auto = true
+			opts.OnScale = func(n int, reason string) { cfg.emit(Event{Kind: EventScale, Conns: n, Message: reason}) }
 		}
 		return segment.FetchFrom(ctx, client, srcs, jb.dst(), jb.plan, opts)
 	})

@@ -60,6 +60,12 @@ type Options struct {
 	// are in flight across the fetches than it has; Connections is then
 	// the most this fetch may hold.
 	Budget *Budget
+	// Auto finds the connection count by measuring (-c auto): Connections
+	// is then the most; a Scaler starts with a few and adds more while
+	// they raise the total rate, and 429/503 answers, resets and stalls
+	// take some away. OnScale, if set, is told of every change.
+	Auto    bool
+	OnScale func(n int, reason string)
 	// OnDrop, if set, is told of a source (FetchFrom) dropped for failing
 	// while others remain: its ranges go to the others.
 	OnDrop func(url string, err error)
@@ -153,6 +159,8 @@ type fetcher struct {
 	opts    Options
 	prog    *Progress
 	held    atomic.Int64 // budget slots held by this fetch's workers
+	active  atomic.Int64 // workers fetching a lease
+	gate    *gate        // -c auto; nil for a fixed count
 	mu      sync.Mutex   // sources' failures and dead
 }
 
@@ -217,11 +225,23 @@ func FetchFrom(ctx context.Context, client *http.Client, rs []*Remote, dst io.Wr
 		return f.stream(ctx, &prog.Conns[0])
 	}
 	led.setWorkers(opts.Connections)
-	g, ctx := errgroup.WithContext(ctx)
-	for i := 0; i < opts.Connections; i++ {
-		g.Go(func() error { return f.worker(ctx, i, &prog.Conns[i]) })
+	g, gctx := errgroup.WithContext(ctx)
+	var control sync.WaitGroup
+	stop := func() {}
+	if opts.Auto && opts.Connections > 1 {
+		f.gate = newGate(NewScaler(opts.Connections, time.Now()), led, opts.OnScale)
+		led.setWorkers(f.gate.count())
+		var cctx context.Context
+		cctx, stop = context.WithCancel(gctx)
+		control.Go(func() { f.gate.control(cctx, prog) })
 	}
-	return g.Wait()
+	for i := 0; i < opts.Connections; i++ {
+		g.Go(func() error { return f.worker(gctx, i, &prog.Conns[i]) })
+	}
+	err := g.Wait()
+	stop()
+	control.Wait()
+	return err
 }
 
 // defaults fills in the zero fields of o.
@@ -261,6 +281,11 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if f.gate != nil {
+			if ok, err := f.gate.wait(ctx, conn); !ok {
+				return err
+			}
 		}
 		changed := f.led.Changed()
 		if b := f.opts.Budget; b != nil {
@@ -305,7 +330,12 @@ func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress,
 	src := f.source(conn)
 	var used net.Conn
 	var drained bool
+	active := f.active.Add(1)
 	err := f.fetchLease(g.Ctx, src, g.Lease, c, buf, &used, &drained)
+	f.active.Add(-1)
+	if err != nil && f.gate != nil && ctx.Err() == nil && !errors.Is(context.Cause(g.Ctx), ErrLost) {
+		f.gate.failed(err, int(active))
+	}
 	if used != nil && !drained && f.opts.Budget != nil {
 		// The body was cut short, so the connection cannot be reused:
 		// closed now, before the slot goes to another request, the server

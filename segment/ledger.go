@@ -539,6 +539,13 @@ func (l *Ledger) streamed(upto int64) {
 const maxPollers = 4
 
 // setWorkers records how many connections fetch at once.
+// minLatencyNow is the least request latency seen so far.
+func (l *Ledger) minLatencyNow() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.minLatency
+}
+
 func (l *Ledger) setWorkers(n int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -46,8 +46,9 @@ const scaleStart = 8
 // already there moved, each, is worth continuing; one that brings less than
 // keepGain of the total is undone.
 const (
-	growGain = 0.5
-	keepGain = 0.05
+	growGain   = 0.5
+	keepGain   = 0.05
+	linearGain = 0.8
 )
 
 // NewScaler returns a scaler that never allows more than limit
@@ -73,9 +74,9 @@ func (s *Scaler) Reason() string { return s.reason }
 func (s *Scaler) Settled() bool { return s.done }
 
 // window is how long a measurement runs: long against the request
-// latency, at least 100 ms; settle is how long new connections get to
+// latency, at least 50 ms; settle is how long new connections get to
 // start before it opens.
-func window(lat time.Duration) time.Duration { return max(100*time.Millisecond, 32*lat) }
+func window(lat time.Duration) time.Duration { return max(50*time.Millisecond, 32*lat) }
 func settle(lat time.Duration) time.Duration { return max(20*time.Millisecond, 4*lat) }
 
 // Observe feeds the total bytes received so far at now, with the request
@@ -116,6 +117,13 @@ func (s *Scaler) decide(now time.Time, rate float64) (int, bool) {
 			s.prevN, s.prevRate/1e6, old, rate/1e6)
 		return s.set(now, old)
 	}
+	// A doubling that brought its full share (linear scaling: the
+	// connections are capped each, not the link) is followed by a
+	// quadrupling: fewer steps to the plateau.
+	factor := 2
+	if s.prevN > 0 && (rate-s.prevRate)/float64(s.n-s.prevN) >= linearGain*s.prevRate/float64(s.prevN) {
+		factor = 4
+	}
 	s.prevN, s.prevRate = s.n, rate
 	if s.n >= s.ceiling {
 		s.done = true
@@ -124,7 +132,7 @@ func (s *Scaler) decide(now time.Time, rate float64) (int, bool) {
 		}
 		return s.set(now, old)
 	}
-	s.n = min(2*s.n, s.ceiling)
+	s.n = min(factor*s.n, s.ceiling)
 	s.peak = max(s.peak, s.n)
 	s.reason = fmt.Sprintf("%d connections moved %.0f MB/s: trying %d", old, rate/1e6, s.n)
 	return s.set(now, old)

@@ -1,0 +1,107 @@
+package segment
+
+// This file holds the gate of -c auto: Fetch starts the most connections
+// it may use, and the gate lets the first N of them fetch, N as the Scaler
+// decides from what the connections move.
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// gate lets workers below its count fetch; the others wait.
+type gate struct {
+	mu      sync.Mutex
+	s       *Scaler
+	changed chan struct{} // closed when the count changes
+	onScale func(n int, reason string)
+	led     *Ledger
+}
+
+func newGate(s *Scaler, led *Ledger, onScale func(int, string)) *gate {
+	return &gate{s: s, changed: make(chan struct{}), onScale: onScale, led: led}
+}
+
+// wait blocks worker conn while the count leaves it out; it reports false
+// when the fetch is complete (the worker stops).
+func (g *gate) wait(ctx context.Context, conn int) (bool, error) {
+	for {
+		g.mu.Lock()
+		n, ch := g.s.N(), g.changed
+		g.mu.Unlock()
+		if conn < n {
+			return true, nil
+		}
+		if g.led.Done() >= g.led.Size() {
+			return false, nil
+		}
+		done := g.led.Changed()
+		select {
+		case <-ch:
+		case <-done:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// apply publishes a change of count.
+func (g *gate) apply(n int, changed bool) {
+	if !changed {
+		return
+	}
+	close(g.changed)
+	g.changed = make(chan struct{})
+	g.led.setWorkers(n)
+	if g.onScale != nil {
+		g.onScale(n, g.s.Reason())
+	}
+}
+
+// observe feeds the bytes received so far to the scaler.
+func (g *gate) observe(now time.Time, received int64) {
+	lat := g.led.minLatencyNow()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.apply(g.s.Observe(now, received, lat))
+}
+
+// failed tells the scaler of a failed request while active connections
+// were fetching: a refusal (429, 503) caps the count, a reset or a stall
+// takes one away.
+func (g *gate) failed(err error, active int) {
+	var se *StatusError
+	var local *LocalError
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case errors.As(err, &se) && (se.Code == 429 || se.Code == 503):
+		g.apply(g.s.Refused(time.Now(), active))
+	case errors.As(err, &se), errors.As(err, &local), errors.Is(err, ErrLost):
+	default:
+		g.apply(g.s.Failed(time.Now()))
+	}
+}
+
+// control observes the fetch's progress until ctx is done.
+func (g *gate) control(ctx context.Context, prog *Progress) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			g.observe(now, prog.Received.Load())
+		}
+	}
+}
+
+// Count is the connection count allowed now.
+func (g *gate) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.s.N()
+}
