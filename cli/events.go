@@ -23,13 +23,14 @@ type events struct {
 	mu     sync.Mutex // one --debug line at a time
 	view   view
 	batch  *batchView // several files: their view instead of view
+	log    *eventLog  // --events, --progress json
 	stop   context.CancelFunc
 	viewWG sync.WaitGroup
 }
 
 // startBatch shows the progress of a batch of files until close.
 func (e *events) startBatch(files int) {
-	if e.cfg.Quiet {
+	if e.cfg.Quiet || e.cfg.JSONEvents {
 		return
 	}
 	e.batch = newBatchView(e.w, files)
@@ -48,6 +49,12 @@ func newEvents(cfg getConfig, w io.Writer) *events {
 
 // handle is the download's OnEvent.
 func (e *events) handle(ev download.Event) {
+	if e.log != nil {
+		e.log.write(ev)
+	}
+	if e.cfg.JSONEvents {
+		return
+	}
 	switch ev.Kind {
 	case download.EventNotice:
 		if !e.cfg.Quiet {

@@ -62,6 +62,8 @@ type getConfig struct {
 	Warnings   []string
 	Window     int64 // --buffer: the reorder window of -o -; 0 the default
 	Decompress bool
+	Events     string // --events FILE
+	JSONEvents bool   // --progress json: stderr carries the events as JSON lines, nothing else
 }
 
 // toStdout reports whether the file goes to stdout (-o -).
@@ -75,6 +77,8 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 		Flags: withEnv([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (default: the server's file name, in the current directory); - is stdout, in order"},
 			&cli.BoolFlag{Name: "decompress", Aliases: []string{"z"}, Usage: "decompress gzip, zstd, xz or bzip2 while downloading (chosen by the data); the output drops the suffix"},
+			&cli.StringFlag{Name: "events", Usage: "write the download's events to `FILE` as JSON lines (schema in README)"},
+			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress on stderr: auto (bars on a terminal, else a line every 5 s), json (events as JSON lines), none"},
 			&cli.StringFlag{Name: "buffer", Usage: "with -o -: the reorder window, `SIZE` bytes held at most (default 64MiB)"},
 			&cli.StringFlag{Name: "dir", Aliases: []string{"d"}, Usage: "put the file in `DIR` (with -o: relative to it)"},
 			&cli.StringFlag{Name: "connections", Aliases: []string{"c"}, Value: "8", Usage: "number of connections at once, `N`, or auto: found by measuring, up to --max-connections", EnvVars: []string{"RGET_CONNECTIONS"}},
@@ -138,6 +142,7 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		Checksums:   c.String("checksums"),
 		Jobs:        c.Int("jobs"),
 		Decompress:  c.Bool("decompress"),
+		Events:      c.String("events"),
 		URL:         reqs[0].URL,
 		NoScheme:    c.NArg() > 0 && !strings.Contains(c.Args().First(), "://"),
 		Output:      c.String("output"),
@@ -164,6 +169,15 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 			return cfg, usagef("get: --buffer %q: want a size of at least 64KiB, such as 64MiB", s)
 		}
 		cfg.Window = n
+	}
+	switch p := c.String("progress"); p {
+	case "auto", "":
+	case "none":
+		cfg.Quiet = true
+	case "json":
+		cfg.JSONEvents = true
+	default:
+		return cfg, usagef("get: --progress %q: want auto, json or none", p)
 	}
 	if cfg.toStdout() && cfg.JSON {
 		return cfg, usagef("get: --json prints on stdout, where -o - writes the file")
@@ -344,6 +358,17 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "rget: warning: %s\n", w)
 	}
 	ev := newEvents(cfg, stderr)
+	if cfg.JSONEvents {
+		ev.log = newEventLog(stderr, cfg.Batch)
+	}
+	if cfg.Events != "" {
+		f, err := os.Create(cfg.Events)
+		if err != nil {
+			return fmt.Errorf("--events: %w", err)
+		}
+		defer f.Close()
+		ev.log = newEventLog(f, cfg.Batch)
+	}
 	if cfg.Debug && cfg.NoScheme {
 		fmt.Fprintf(stderr, "rget: debug: the URL has no scheme: fetching %s\n", download.Redact(cfg.URL))
 	}
@@ -395,6 +420,9 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if cfg.JSONEvents {
+		return nil // the done event said it all
+	}
 	if cfg.Quiet {
 		if !cfg.JSON && !cfg.toStdout() {
 			fmt.Fprintf(stdout, "%s  %s\n", res.SHA256, res.Output) // as sha256sum prints it
@@ -419,6 +447,9 @@ func get(ctx context.Context, cfg getConfig, stdout, stderr io.Writer) error {
 		plural(res.Connections, "connection"), plural(int(res.Retries), "retry"), res.SHA256)
 	if d := res.Decompressed; d != nil {
 		fmt.Fprintf(stderr, "decompressed (%s): %s\n", d.Format, formatBytes(d.Size))
+	}
+	if v := res.Verdict; v != nil && v.Limit != "" {
+		fmt.Fprintf(stderr, "limited by %s\n", v.Summary)
 	}
 	return nil
 }

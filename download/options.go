@@ -163,6 +163,9 @@ type Result struct {
 	AlreadyComplete bool `json:"already_complete,omitempty"`
 	// Decompressed describes the output of Options.Decompress.
 	Decompressed *Decompressed `json:"decompressed,omitempty"`
+	// Verdict says what limited the download and what each connection
+	// did; nil for a download too short or not fetched.
+	Verdict *Verdict `json:"verdict,omitempty"`
 	// Sources are the bytes each source sent, when there were mirrors.
 	Sources []SourceResult `json:"sources,omitempty"`
 }
@@ -191,7 +194,46 @@ const (
 	// EventScale (AutoConnections): the connection count is now Conns,
 	// for the reason in Message.
 	EventScale
+	// EventStart: Run begins; Message is the URL (its password removed).
+	EventStart
+	// EventProbe: the server answered the probe: Probe.
+	EventProbe
+	// EventConnection: connection slot Conns opened a TCP connection
+	// (Open) or closed one, for the reason in Message.
+	EventConnection
+	// EventRangeStart: a ranged request was sent: Trace (URL, Range,
+	// Conn, Start); its EventRequest tells of its end.
+	EventRangeStart
+	// EventCheckpoint: the journal recorded Bytes written (Durable: the
+	// data was synced first).
+	EventCheckpoint
+	// EventTick: twice a second while the fetch runs: Tick.
+	EventTick
+	// EventVerify: the file's digest is known (Message) and checked
+	// against the expected one, if any; Seconds since the last byte.
+	EventVerify
+	// EventDone (Run): the download ended with Result, or Err.
+	EventDone
 )
+
+// ProbeInfo is what the probe found.
+type ProbeInfo struct {
+	FinalURL     string `json:"final_url"`
+	Size         int64  `json:"size"` // -1 unknown
+	Ranges       bool   `json:"ranges"`
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+	Sources      int    `json:"sources"` // with the mirrors that agree
+}
+
+// Tick is a running fetch's state, twice a second.
+type Tick struct {
+	Bytes       int64   `json:"bytes"` // written, resumed ones included
+	Size        int64   `json:"size"`
+	Rate        float64 `json:"bytes_per_second"` // over the last tick
+	ETA         float64 `json:"eta_seconds"`      // -1 unknown
+	Connections int     `json:"connections"`      // fetching now
+}
 
 // Event is one thing a download reports to Options.OnEvent.
 type Event struct {
@@ -199,8 +241,14 @@ type Event struct {
 	// File is the index in RunAll's requests of the file the event is
 	// about; 0 for Run.
 	File     int
-	Result   *Result // EventFileDone
-	Conns    int     // EventScale
+	Result   *Result // EventFileDone, EventDone
+	Conns    int     // EventScale: the count; EventConnection: the slot (0-based)
+	Open     bool    // EventConnection
+	Probe    *ProbeInfo
+	Bytes    int64 // EventCheckpoint
+	Durable  bool  // EventCheckpoint
+	Tick     *Tick
+	Seconds  float64 // EventVerify
 	Message  string
 	Trace    segment.Trace
 	Retry    segment.Retry

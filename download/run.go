@@ -54,6 +54,9 @@ type job struct {
 	commit   func(st journal.State, durable bool) error
 	wrap     func(func(journal.State, bool) error) func(journal.State, bool) error
 	sink     *sink // a download to a writer: no part file, journal nor cursor
+	writer   *serialWriter
+	// onCheckpoint, if set, is told of each record written.
+	onCheckpoint func(bytes int64, durable bool)
 	// dec decompresses (Options.Decompress); to a file, into dtmp, which
 	// becomes dout.
 	dec        *decoder
@@ -106,7 +109,10 @@ func Run(ctx context.Context, rawURL string, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("expected SHA-256 %q: not 64 hex digits", opts.SHA256)
 		}
 	}
-	return run(ctx, cfg)
+	cfg.emit(Event{Kind: EventStart, Message: Redact(rawURL)})
+	res, err := run(ctx, cfg)
+	cfg.emit(Event{Kind: EventDone, Result: res, Err: err})
+	return res, err
 }
 
 // withDefaults fills in the zero fields of cfg's Options.
@@ -185,6 +191,8 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	defer release()
 	remote := srcs[0]
 	defer remote.Discard()
+	cfg.emit(Event{Kind: EventProbe, Probe: &ProbeInfo{FinalURL: Redact(remote.FinalURL), Size: remote.Size, Ranges: remote.Ranges,
+		ETag: remote.ETag, LastModified: remote.LastModified, Sources: len(srcs)}})
 	out := outputName(cfg, remote)
 	if cfg.Writer != nil {
 		out = "-"
@@ -252,23 +260,44 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	}
 	prog := segment.NewProgress(conns)
 	prog.Sources = make([]atomic.Int64, len(srcs))
+	jb.onCheckpoint = func(bytes int64, durable bool) {
+		cfg.emit(Event{Kind: EventCheckpoint, Bytes: bytes, Durable: durable})
+	}
+	var refused atomic.Bool
+	var scaleNote atomic.Value
 	fetchStart := time.Now()
+	cpu0 := sampleCPU()
 	ferr := fetchWithCompanions(ctx, cfg, jb, prog, func(ctx context.Context) error {
 		opts := segment.Options{
 			Connections: conns, Retries: cfg.Retries, Header: cfg.Header, Progress: prog,
 			StallTimeout: cfg.StallTimeout, Trace: trace, OnRetry: onRetry, Limiter: limiter,
 			OnDrop: func(u string, err error) { cfg.notice("dropped the mirror %s: %v", Redact(u), err) },
+			OnConn: func(slot int, open bool, reason string) {
+				cfg.emit(Event{Kind: EventConnection, Conns: slot, Open: open, Message: reason})
+			},
+			OnStart: func(t segment.Trace) { cfg.emit(Event{Kind: EventRangeStart, Trace: t}) },
+		}
+		opts.OnRetry = func(r segment.Retry) {
+			var se *segment.StatusError
+			if errors.As(r.Err, &se) && (se.Code == 429 || se.Code == 503) {
+				refused.Store(true)
+			}
+			onRetry(r)
 		}
 		if remote.Ranges {
 			opts.Budget = cfg.budget // a stream holds the probe's slot
 		}
 		if cfg.AutoConnections && cfg.budget == nil {
 			opts.Auto = true
-			opts.OnScale = func(n int, reason string) { cfg.emit(Event{Kind: EventScale, Conns: n, Message: reason}) }
+			opts.OnScale = func(n int, reason string) {
+				scaleNote.Store(reason)
+				cfg.emit(Event{Kind: EventScale, Conns: n, Message: reason})
+			}
 		}
 		return segment.FetchFrom(ctx, client, srcs, jb.dst(), jb.plan, opts)
 	})
 	lastByte := time.Now()
+	cpu1 := sampleCPU()
 	if ferr != nil {
 		return nil, jb.abandon(ferr)
 	}
@@ -277,6 +306,13 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		return nil, err
 	}
 	done := time.Now()
+	cfg.emit(Event{Kind: EventVerify, Message: sum, Seconds: done.Sub(lastByte).Seconds()})
+	note, _ := scaleNote.Load().(string)
+	vd := verdict(measures{
+		prog: prog, wall: lastByte.Sub(fetchStart), cpu: busyShare(cpu0, cpu1), writeBusy: jb.writeBusy(),
+		hashLag: done.Sub(lastByte), refused: refused.Load() || strings.Contains(note, "refused"),
+		auto: cfg.AutoConnections && cfg.budget == nil, autoNote: note,
+	})
 	fetched := prog.Received.Load()
 	var dres *Decompressed
 	if jb.dec != nil {
@@ -290,7 +326,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		Connections: usedConns(prog), Segments: len(jb.plan.Snapshot()), Splits: jb.plan.Splits(),
 		Retries: prog.Retries.Load(), Ranges: remote.Ranges,
 		Resumed: jb.resumed, Fetched: fetched, VerifySeconds: done.Sub(lastByte).Seconds(),
-		StartupSeconds: fetchStart.Sub(start).Seconds(), Sources: sourceResults(srcs, prog),
+		StartupSeconds: fetchStart.Sub(start).Seconds(), Sources: sourceResults(srcs, prog), Verdict: vd,
 	}, nil
 }
 
@@ -567,7 +603,16 @@ func (jb *job) dst() io.WriterAt {
 	if jb.f == nil {
 		return discard{}
 	}
-	return &serialWriter{w: jb.f}
+	jb.writer = &serialWriter{w: jb.f}
+	return jb.writer
+}
+
+// writeBusy is how long the part file's writer was held.
+func (jb *job) writeBusy() time.Duration {
+	if jb.writer == nil {
+		return 0
+	}
+	return time.Duration(jb.writer.busy.Load())
 }
 
 // serialWriter lets one WriteAt at a time through. A buffered write to a
@@ -576,13 +621,16 @@ func (jb *job) dst() io.WriterAt {
 // on 16 connections when new pages are slow to fill), while here a waiting
 // worker parks and leaves the core to the hash and the network.
 type serialWriter struct {
-	mu sync.Mutex
-	w  io.WriterAt
+	mu   sync.Mutex
+	w    io.WriterAt
+	busy atomic.Int64 // nanoseconds held
 }
 
 func (s *serialWriter) WriteAt(p []byte, off int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	start := time.Now()
+	defer func() { s.busy.Add(int64(time.Since(start))) }()
 	return s.w.WriteAt(p, off)
 }
 
@@ -611,6 +659,9 @@ func (jb *job) checkpoint(durable bool) error {
 	}
 	if err := jb.commit(st, durable); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", jb.jpath, err)
+	}
+	if jb.onCheckpoint != nil {
+		jb.onCheckpoint(st.BytesDone(), durable)
 	}
 	return nil
 }
@@ -740,6 +791,9 @@ func fetchWithCompanions(ctx context.Context, cfg config, jb *job, prog *segment
 		g.Go(func() error { return jb.sink.drainTo(companions, jb.plan.Size) })
 	}
 	g.Go(func() error { return jb.checkpoints(companions, cfg.Checkpoint) })
+	if cfg.OnEvent != nil {
+		g.Go(func() error { ticks(companions, cfg, jb.plan, prog); return nil })
+	}
 	cfg.emit(Event{Kind: EventFetchStart, Progress: &Progress{
 		Output: jb.out, Ledger: jb.plan, Counters: prog, Resumed: jb.resumed,
 	}})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,7 +123,7 @@ func TestRunEvents(t *testing.T) {
 	var mu sync.Mutex
 	var kinds []EventKind
 	var prog *Progress
-	requests := 0
+	requests, starts, opened := 0, 0, 0
 	res, err := Run(deadline(t), srv.URL+"/file", Options{
 		Dir: t.TempDir(), Connections: 3,
 		OnEvent: func(e Event) {
@@ -131,6 +132,16 @@ func TestRunEvents(t *testing.T) {
 			switch e.Kind {
 			case EventRequest:
 				requests++
+				return
+			case EventRangeStart:
+				starts++
+				return
+			case EventConnection:
+				if e.Open {
+					opened++
+				}
+				return
+			case EventCheckpoint, EventTick:
 				return
 			case EventFetchStart:
 				prog = e.Progress
@@ -145,8 +156,12 @@ func TestRunEvents(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if len(kinds) != 2 || kinds[0] != EventFetchStart || kinds[1] != EventFetchEnd {
-		t.Errorf("events %v, want fetch start then fetch end", kinds)
+	want := []EventKind{EventStart, EventProbe, EventFetchStart, EventFetchEnd, EventVerify, EventDone}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("events %v, want %v", kinds, want)
+	}
+	if starts != requests-1 || opened < 1 {
+		t.Errorf("%d ranges started, %d requests ended (with the probe), %d connections opened", starts, requests, opened)
 	}
 	if prog == nil || prog.Ledger.Done() != size || prog.Ledger.Size() != size {
 		t.Errorf("progress at the end: %+v, want %d bytes done", prog, size)

@@ -45,6 +45,8 @@ type pacedConn struct {
 
 	gone     chan struct{} // closed when net/http is done with the connection
 	goneOnce sync.Once
+
+	admission int8 // WithMaxConns: 0 not decided yet, 1 admitted, -1 refused; guarded by Server.mu
 }
 
 func newPacedConn(c net.Conn, rate int64) *pacedConn {

@@ -24,6 +24,7 @@ type config struct {
 	slowConnRate int64  // bytes per second for the slow connection; 0 = not slow
 	slowConnAt   int64  // which accepted connection is slow, 1-based
 	addr         string // listen address; "" = a free port of 127.0.0.1
+	maxConns     int    // WithMaxConns; 0 = no limit
 
 	// Request level, applied by Origin.ServeHTTP.
 	latency         time.Duration
@@ -82,6 +83,13 @@ func WithSlowConn(bytesPerSec int64) Option {
 // range connections is slow.
 func WithSlowConnAt(n int, bytesPerSec int64) Option {
 	return func(c *config) { c.slowConnRate, c.slowConnAt = max(bytesPerSec, 0), int64(n) }
+}
+
+// WithMaxConns serves at most n connections at once: a request on any
+// other connection is answered 503 with Retry-After: 1 and the connection
+// closed, as servers that limit clients do. Applied by Start.
+func WithMaxConns(n int) Option {
+	return func(c *config) { c.maxConns = n }
 }
 
 // WithLatency delays the response to every request by d, after its headers

@@ -27,8 +27,11 @@ type Server struct {
 	serveErr error         // Serve's error; read after served is closed
 	accepted atomic.Int64
 
-	mu    sync.Mutex
-	conns map[*pacedConn]struct{} // accepted and not yet closed by net/http; guarded by mu
+	mu       sync.Mutex
+	conns    map[*pacedConn]struct{} // accepted and not yet closed by net/http; guarded by mu
+	admitted int                     // connections admitted by WithMaxConns and open; guarded by mu
+	maxConns int
+	refused  atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -60,9 +63,10 @@ func Start(h http.Handler, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("bench: listen: %w", err)
 	}
 	s := &Server{
-		URL:    "http://" + ln.Addr().String(),
-		served: make(chan struct{}),
-		conns:  make(map[*pacedConn]struct{}),
+		URL:      "http://" + ln.Addr().String(),
+		served:   make(chan struct{}),
+		conns:    make(map[*pacedConn]struct{}),
+		maxConns: cfg.maxConns,
 	}
 	s.srv = &http.Server{
 		Handler:           s.bindConn(h),
@@ -127,6 +131,10 @@ func (s *Server) connState(nc net.Conn, state http.ConnState) {
 	}
 	s.mu.Lock()
 	delete(s.conns, c)
+	if c.admission > 0 {
+		s.admitted--
+		c.admission = 0
+	}
 	s.mu.Unlock()
 	c.goneOnce.Do(func() { close(c.gone) })
 }
@@ -139,10 +147,39 @@ func (s *Server) bindConn(h http.Handler) http.Handler {
 		if c, ok := r.Context().Value(connKey{}).(*pacedConn); ok {
 			stop := context.AfterFunc(r.Context(), c.abort)
 			defer stop()
+			if !s.admit(c) {
+				s.refused.Add(1)
+				w.Header().Set("Retry-After", "1")
+				w.Header().Set("Connection", "close")
+				serveStatus(w, http.StatusServiceUnavailable)
+				return
+			}
 		}
 		h.ServeHTTP(w, r)
 	})
 }
+
+// admit decides, at its first request, whether connection c is served
+// (WithMaxConns): while fewer than the maximum admitted connections are
+// open.
+func (s *Server) admit(c *pacedConn) bool {
+	if s.maxConns <= 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.admission == 0 {
+		c.admission = -1
+		if s.admitted < s.maxConns {
+			c.admission = 1
+			s.admitted++
+		}
+	}
+	return c.admission > 0
+}
+
+// Refused is how many requests WithMaxConns refused.
+func (s *Server) Refused() int64 { return s.refused.Load() }
 
 // pacedListener wraps every accepted connection in a pacedConn.
 type pacedListener struct {

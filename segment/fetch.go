@@ -60,6 +60,12 @@ type Options struct {
 	// are in flight across the fetches than it has; Connections is then
 	// the most this fetch may hold.
 	Budget *Budget
+	// OnConn, if set, is told when connection slot conn opens a new TCP
+	// connection (open) and when Fetch closes one, with the reason.
+	OnConn func(conn int, open bool, reason string)
+	// OnStart, if set, is told of every ranged request as it is sent
+	// (URL, Range, Start, Conn); Trace tells of its end.
+	OnStart func(Trace)
 	// Auto finds the connection count by measuring (-c auto): Connections
 	// is then the most; a Scaler starts with a few and adds more while
 	// they raise the total rate, and 429/503 answers, resets and stalls
@@ -94,6 +100,8 @@ type ConnProgress struct {
 	Start    atomic.Int64 // the range being fetched: [Start, End)
 	End      atomic.Int64 // 0 when idle
 	Pos      atomic.Int64 // next offset to be written in [Start, End)
+	Busy     atomic.Int64 // nanoseconds spent in requests
+	Retries  atomic.Int64 // its requests retried after a failure
 }
 
 // NewProgress returns counters for a fetch with conns connections.
@@ -121,6 +129,13 @@ type Trace struct {
 	Err      error // nil on success
 	Conn     int   // the worker (connection slot) that sent it; -1 for the probe
 	Fresh    bool  // it went out on a new TCP connection, not a kept-alive one
+}
+
+// conn reports a connection opened or closed to opts.OnConn, if set.
+func (o *Options) conn(slot int, open bool, reason string) {
+	if o.OnConn != nil {
+		o.OnConn(slot, open, reason)
+	}
 }
 
 // trace reports one request to opts.Trace, if set.
@@ -159,7 +174,6 @@ type fetcher struct {
 	opts    Options
 	prog    *Progress
 	held    atomic.Int64 // budget slots held by this fetch's workers
-	active  atomic.Int64 // workers fetching a lease
 	gate    *gate        // -c auto; nil for a fixed count
 	mu      sync.Mutex   // sources' failures and dead
 }
@@ -330,17 +344,23 @@ func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress,
 	src := f.source(conn)
 	var used net.Conn
 	var drained bool
-	active := f.active.Add(1)
+	sent := time.Now()
 	err := f.fetchLease(g.Ctx, src, g.Lease, c, buf, &used, &drained)
-	f.active.Add(-1)
 	if err != nil && f.gate != nil && ctx.Err() == nil && !errors.Is(context.Cause(g.Ctx), ErrLost) {
-		f.gate.failed(err, int(active))
+		f.gate.failed(err, sent)
 	}
 	if used != nil && !drained && f.opts.Budget != nil {
 		// The body was cut short, so the connection cannot be reused:
 		// closed now, before the slot goes to another request, the server
 		// sees this request end before the next one begins.
 		used.Close()
+	}
+	if used != nil && !drained {
+		reason := "response cut short (its range was split or finished by another connection)"
+		if err != nil && !errors.Is(context.Cause(g.Ctx), ErrLost) {
+			reason = "failed: " + err.Error()
+		}
+		f.opts.conn(conn, false, reason)
 	}
 	if errors.Is(context.Cause(g.Ctx), ErrLost) {
 		f.prog.Recycled.Add(1)
@@ -360,16 +380,20 @@ func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress,
 		delay = retryDelay(err, n, f.opts.Backoff)
 		return delay
 	})
-	if used != nil && f.led.recycle(conn) {
+	if used != nil && !drained && f.led.recycle(conn) {
 		// Much slower than the others: a bad path or a throttled
-		// flow, which a fresh connection is likely not to have.
+		// flow, which a fresh connection is likely not to have. (A
+		// drained connection went back to the pool, where another
+		// request may already use it: it is not ours to close.)
 		used.Close()
 		f.prog.Recycled.Add(1)
+		f.opts.conn(conn, false, "much slower than the others: replaced by a fresh connection")
 	}
 	if err != nil {
 		if !f.opts.mayRetry(ctx, err, failures) {
 			return err
 		}
+		c.Retries.Add(1)
 		f.opts.retrying(Retry{What: "bytes " + strings.TrimPrefix(formatRange(g.Lease.From(), g.Lease.End()), "bytes="),
 			Attempt: failures, Max: f.opts.Retries, Delay: delay, Err: err})
 	}
@@ -477,16 +501,20 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 	var got int64
 	var fresh bool
 	defer func(start time.Time) {
+		c.Busy.Add(int64(time.Since(start)))
 		f.opts.trace(Trace{URL: src.remote.FinalURL, Range: formatRange(from, end), Status: status, Bytes: got,
 			Start: start, Err: err, Conn: ls.conn, Fresh: fresh})
 	}(time.Now())
+	if f.opts.OnStart != nil {
+		f.opts.OnStart(Trace{URL: src.remote.FinalURL, Range: formatRange(from, end), Start: time.Now(), Conn: ls.conn})
+	}
 	c.Start.Store(from)
 	c.End.Store(end)
 	c.Pos.Store(from)
 	ctx, w := watch(ctx, f.opts.StallTimeout)
 	defer w.stop()
 	sent := time.Now()
-	resp, conn, err := f.get(ctx, src, from, end, &fresh)
+	resp, conn, err := f.get(ctx, src, ls.conn, from, end, &fresh)
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
@@ -537,10 +565,15 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 // exactly that range of the pinned version of the resource.
 // It also returns the connection the answer came on, and sets *fresh when
 // that connection is new.
-func (f *fetcher) get(ctx context.Context, src *source, from, end int64, fresh *bool) (*http.Response, net.Conn, error) {
+func (f *fetcher) get(ctx context.Context, src *source, slot int, from, end int64, fresh *bool) (*http.Response, net.Conn, error) {
 	var conn net.Conn
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(ci httptrace.GotConnInfo) { conn, *fresh = ci.Conn, !ci.Reused },
+		GotConn: func(ci httptrace.GotConnInfo) {
+			conn, *fresh = ci.Conn, !ci.Reused
+			if !ci.Reused {
+				f.opts.conn(slot, true, "")
+			}
+		},
 	})
 	req, err := newRequest(ctx, src.remote.FinalURL, src.header)
 	if err != nil {

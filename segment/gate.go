@@ -68,17 +68,16 @@ func (g *gate) observe(now time.Time, received int64) {
 	g.apply(g.s.Observe(now, received, lat))
 }
 
-// failed tells the scaler of a failed request while active connections
-// were fetching: a refusal (429, 503) caps the count, a reset or a stall
-// takes one away.
-func (g *gate) failed(err error, active int) {
+// failed tells the scaler of a failed request: a refusal (429, 503) caps
+// the count, a reset or a stall takes one away.
+func (g *gate) failed(err error, sent time.Time) {
 	var se *StatusError
 	var local *LocalError
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
 	case errors.As(err, &se) && (se.Code == 429 || se.Code == 503):
-		g.apply(g.s.Refused(time.Now(), active))
+		g.apply(g.s.Refused(time.Now(), sent))
 	case errors.As(err, &se), errors.As(err, &local), errors.Is(err, ErrLost):
 	default:
 		g.apply(g.s.Failed(time.Now()))

@@ -24,6 +24,8 @@ type Scaler struct {
 	n       int // allowed now
 	ceiling int // never more (the server refused more)
 	peak    int // the most allowed so far
+
+	lastRefusal time.Time // when a refusal last lowered the count
 	done    bool
 
 	// The measurement in progress: from start, when the count last
@@ -84,7 +86,7 @@ func settle(lat time.Duration) time.Duration { return max(20*time.Millisecond, 4
 // change.
 func (s *Scaler) Observe(now time.Time, received int64, lat time.Duration) (n int, changed bool) {
 	if s.done {
-		return s.n, false
+		return s.regrow(now)
 	}
 	if s.t0.IsZero() {
 		if now.Sub(s.changed) >= settle(lat) {
@@ -144,14 +146,41 @@ func (s *Scaler) set(now time.Time, old int) (int, bool) {
 	return s.n, s.n != old
 }
 
-// Refused records a 429 or 503 answer while active connections were
-// fetching: from now on at most active-1, and the search ends.
-func (s *Scaler) Refused(now time.Time, active int) (int, bool) {
+// Refused records a 429 or 503 answer to a request sent at sent: one
+// connection fewer than allowed, for good (a server that admits k
+// connections refuses the requests of each one past k), and the search
+// ends. A request sent before the count last changed says nothing of the
+// count now: it is not counted (else a burst of refusals would take many).
+func (s *Scaler) Refused(now, sent time.Time) (int, bool) {
 	old := s.n
-	s.ceiling = max(min(active-1, s.ceiling), 1)
-	s.n = min(s.n, s.ceiling)
+	if s.lastRefusal.After(sent) {
+		return s.n, false
+	}
+	first := s.lastRefusal.IsZero()
+	s.lastRefusal = now
+	if first || s.n >= s.ceiling {
+		// Refused at the most allowed: that count is too many for good.
+		s.ceiling = max(s.n-1, 1)
+	}
+	s.n = max(s.n-1, 1)
 	s.done = true
-	s.reason = fmt.Sprintf("the server refused a request with %d connections open: at most %d", active, s.ceiling)
+	s.reason = fmt.Sprintf("the server refused a request with %d connections allowed: %d", old, s.n)
+	return s.set(now, old)
+}
+
+// regrowAfter is how long without a refusal before one connection more
+// is tried again, up to the ceiling: a refusal may also come from a
+// connection the server had not yet seen closed.
+const regrowAfter = time.Second
+
+// regrow adds a connection after a quiet period following refusals.
+func (s *Scaler) regrow(now time.Time) (int, bool) {
+	if s.lastRefusal.IsZero() || s.n >= s.ceiling || now.Sub(s.lastRefusal) < regrowAfter || now.Sub(s.changed) < regrowAfter {
+		return s.n, false
+	}
+	old := s.n
+	s.n++
+	s.reason = fmt.Sprintf("no refusal for %v: %d connections", regrowAfter, s.n)
 	return s.set(now, old)
 }
 

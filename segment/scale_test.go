@@ -38,7 +38,8 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 			for step := time.Duration(0); step < 20*time.Second; step += 5 * time.Millisecond {
 				n := s.N()
 				if tc.refuseAbove > 0 && n > tc.refuseAbove {
-					s.Refused(now, n)
+					s.Refused(now, now)
+					now = now.Add(time.Millisecond)
 					continue
 				}
 				got += min(float64(n)*tc.perConn, tc.total) * 0.005
