@@ -154,7 +154,9 @@ func TestAutoRefused(t *testing.T) {
 	if final == 0 || final > 6 {
 		t.Errorf("settled at %d connections, want 1-6", final)
 	}
-	var res struct{ Verdict struct{ Limit, Summary string } }
+	var res struct {
+		Verdict struct{ Limit, Summary string }
+	}
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatal(err)
 	}

@@ -26,8 +26,8 @@ type getConfig struct {
 	URL         string
 	Output      string // "" derives it from the server's answer
 	Dir         string // where a derived name goes; "" is the current directory
-	Connections int  // with Auto, the most
-	Auto        bool // -c auto
+	Connections int    // with Auto, the most
+	Auto        bool   // -c auto
 	SHA256      string // expected digest, lower-case hex, or ""
 	Force       bool
 	Restart     bool // ignore a journal left by an earlier run
@@ -135,30 +135,30 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		return getConfig{}, err
 	}
 	cfg := getConfig{
-		Requests:    reqs,
-		Warnings:    warnings,
-		Batch:       len(reqs) > 1 || c.String("input-file") != "",
-		Mirrors:     reqs[0].Mirrors,
-		Checksums:   c.String("checksums"),
-		Jobs:        c.Int("jobs"),
-		Decompress:  c.Bool("decompress"),
-		Events:      c.String("events"),
-		URL:         reqs[0].URL,
-		NoScheme:    c.NArg() > 0 && !strings.Contains(c.Args().First(), "://"),
-		Output:      c.String("output"),
-		Dir:         c.String("dir"),
-		SHA256:      strings.ToLower(strings.TrimSpace(c.String("sha256"))),
-		Force:       c.Bool("force"),
-		Restart:     c.Bool("restart"),
-		Debug:       c.Bool("debug"),
-		Checkpoint:  c.Duration("checkpoint-every"),
-		Stall:       c.Duration("stall-timeout"),
-		Quiet:       c.Bool("quiet"),
-		JSON:        c.Bool("json"),
-		Retries:     c.Int("retries"),
-		Insecure:    c.Bool("insecure"),
-		AllowHTTP:   c.Bool("allow-insecure-redirect"),
-		Header:      http.Header{},
+		Requests:   reqs,
+		Warnings:   warnings,
+		Batch:      len(reqs) > 1 || c.String("input-file") != "",
+		Mirrors:    reqs[0].Mirrors,
+		Checksums:  c.String("checksums"),
+		Jobs:       c.Int("jobs"),
+		Decompress: c.Bool("decompress"),
+		Events:     c.String("events"),
+		URL:        reqs[0].URL,
+		NoScheme:   c.NArg() > 0 && !strings.Contains(c.Args().First(), "://"),
+		Output:     c.String("output"),
+		Dir:        c.String("dir"),
+		SHA256:     strings.ToLower(strings.TrimSpace(c.String("sha256"))),
+		Force:      c.Bool("force"),
+		Restart:    c.Bool("restart"),
+		Debug:      c.Bool("debug"),
+		Checkpoint: c.Duration("checkpoint-every"),
+		Stall:      c.Duration("stall-timeout"),
+		Quiet:      c.Bool("quiet"),
+		JSON:       c.Bool("json"),
+		Retries:    c.Int("retries"),
+		Insecure:   c.Bool("insecure"),
+		AllowHTTP:  c.Bool("allow-insecure-redirect"),
+		Header:     http.Header{},
 	}
 	if cfg.Batch && (cfg.Output != "" || cfg.SHA256 != "") {
 		return cfg, usagef("get: -o and --sha256 name one file; with several, use -d, and out= or sha256= in an --input-file, or --checksums")

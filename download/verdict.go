@@ -31,7 +31,7 @@ type Verdict struct {
 type ConnStat struct {
 	Conn    int     `json:"conn"` // 1-based, as --debug shows it
 	Bytes   int64   `json:"bytes"`
-	Seconds float64 `json:"seconds"`        // in requests
+	Seconds float64 `json:"seconds"`          // in requests
 	Rate    float64 `json:"bytes_per_second"` // Bytes over Seconds
 	Retries int64   `json:"retries"`
 }

@@ -26,7 +26,7 @@ type Scaler struct {
 	peak    int // the most allowed so far
 
 	lastRefusal time.Time // when a refusal last lowered the count
-	done    bool
+	done        bool
 
 	// The measurement in progress: from start, when the count last
 	// changed, settle passes before the window opens at t0 with b0 bytes.
