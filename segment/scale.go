@@ -40,9 +40,10 @@ type Scaler struct {
 	reason string // why the count is what it is, for events and the verdict
 }
 
-// scaleStart is the first count: enough that a capped server shows its
-// per-connection cap at once, few enough for a server that refuses many.
-const scaleStart = 8
+// scaleStart is the first count: few, for a server that refuses many and
+// for loopback, where a few are best; a capped server shows its
+// per-connection cap at once and the count then quadruples.
+const scaleStart = 4
 
 // Gains: a doubling that brings at least growGain of what the connections
 // already there moved, each, is worth continuing; one that brings less than
@@ -76,10 +77,10 @@ func (s *Scaler) Reason() string { return s.reason }
 func (s *Scaler) Settled() bool { return s.done }
 
 // window is how long a measurement runs: long against the request
-// latency, at least 50 ms; settle is how long new connections get to
+// latency, at least 30 ms; settle is how long new connections get to
 // start before it opens.
-func window(lat time.Duration) time.Duration { return max(50*time.Millisecond, 32*lat) }
-func settle(lat time.Duration) time.Duration { return max(20*time.Millisecond, 4*lat) }
+func window(lat time.Duration) time.Duration { return max(30*time.Millisecond, 32*lat) }
+func settle(lat time.Duration) time.Duration { return max(10*time.Millisecond, 4*lat) }
 
 // Observe feeds the total bytes received so far at now, with the request
 // latency, and returns the count allowed from now on; changed reports a
