@@ -244,6 +244,7 @@ func FetchFrom(ctx context.Context, client *http.Client, rs []*Remote, dst io.Wr
 	stop := func() {}
 	if opts.Auto && opts.Connections > 1 {
 		f.gate = newGate(NewScaler(opts.Connections, time.Now()), led, opts.OnScale)
+		f.gate.shrink = client.CloseIdleConnections
 		led.setWorkers(f.gate.count())
 		var cctx context.Context
 		cctx, stop = context.WithCancel(gctx)

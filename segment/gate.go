@@ -18,6 +18,10 @@ type gate struct {
 	changed chan struct{} // closed when the count changes
 	onScale func(n int, reason string)
 	led     *Ledger
+	// shrink is called when the count goes down: the client's idle
+	// connections are closed, so that the server sees only those in use
+	// (one that limits clients counts idle ones too).
+	shrink func()
 }
 
 func newGate(s *Scaler, led *Ledger, onScale func(int, string)) *gate {
@@ -51,6 +55,9 @@ func (g *gate) wait(ctx context.Context, conn int) (bool, error) {
 func (g *gate) apply(n int, changed bool) {
 	if !changed {
 		return
+	}
+	if n < g.led.workersNow() && g.shrink != nil {
+		g.shrink()
 	}
 	close(g.changed)
 	g.changed = make(chan struct{})

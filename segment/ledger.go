@@ -539,6 +539,13 @@ func (l *Ledger) streamed(upto int64) {
 const maxPollers = 4
 
 // setWorkers records how many connections fetch at once.
+// workersNow is the number of connections the ledger plans for.
+func (l *Ledger) workersNow() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.workers
+}
+
 // minLatencyNow is the least request latency seen so far.
 func (l *Ledger) minLatencyNow() time.Duration {
 	l.mu.Lock()

@@ -154,7 +154,7 @@ func (s *Scaler) set(now time.Time, old int) (int, bool) {
 // count now: it is not counted (else a burst of refusals would take many).
 func (s *Scaler) Refused(now, sent time.Time) (int, bool) {
 	old := s.n
-	if s.lastRefusal.After(sent) {
+	if s.lastRefusal.After(sent) || (!s.lastRefusal.IsZero() && sent.Before(s.changed.Add(refuseGrace))) {
 		return s.n, false
 	}
 	first := s.lastRefusal.IsZero()
@@ -168,6 +168,11 @@ func (s *Scaler) Refused(now, sent time.Time) (int, bool) {
 	s.reason = fmt.Sprintf("the server refused a request with %d connections allowed: %d", old, s.n)
 	return s.set(now, old)
 }
+
+// refuseGrace is how long after a change of count a refusal still says
+// nothing about it: the connections closed for it may not have reached the
+// server yet.
+const refuseGrace = 50 * time.Millisecond
 
 // regrowAfter is how long without a refusal before one connection more
 // is tried again, up to the ceiling: a refusal may also come from a
