@@ -476,7 +476,13 @@ func prepare(cfg config, r *segment.Remote, out string, conns int) (*job, error)
 	}
 	segSize := cfg.SegmentSize
 	if segSize == 0 {
-		segSize = segment.SegmentSize(r.Size, conns)
+		planned := conns
+		if cfg.AutoConnections && cfg.budget == nil {
+			// Planned for the count -c auto usually settles at on a
+			// fast link; more connections split what they need.
+			planned = min(conns, 16)
+		}
+		segSize = segment.SegmentSize(r.Size, planned)
 	}
 	if cfg.Discard {
 		jb.plan = segment.NewLedger(r.Size, segment.Split(r.Size, segSize), policy(cfg))
