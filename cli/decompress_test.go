@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -187,5 +188,31 @@ func TestDecompressCrashResume(t *testing.T) {
 	}
 	if got := sha256File(t, filepath.Join(dir, "d")); got != hex.EncodeToString(want[:]) {
 		t.Fatalf("sha256 after the crash %s, want %s", got, hex.EncodeToString(want[:]))
+	}
+}
+
+// TestDecompressBatchRerun: a batch with -z, rerun: the decompressed
+// outputs are skipped as complete.
+func TestDecompressBatchRerun(t *testing.T) {
+	t.Parallel()
+	bin := buildRget(t)
+	src := t.TempDir()
+	compressedFiles(t, src, compressible(1<<20+5, 3))
+	base := serveDir(t, src)
+	dir := t.TempDir()
+	args := []string{"get", base + "/data.tar.gz", base + "/words.txt.bz2", "-z", "-d", dir, "-c", "4"}
+	if code, _, stderr := runBin(t, bin, nil, args...); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "data.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runBin(t, bin, nil, args...)
+	if code != 0 || strings.Count(stderr, "already complete; skipped") != 2 {
+		t.Fatalf("rerun: exit %d, want 0 and both skipped\n%q", code, stderr)
+	}
+	if now, err := os.Stat(filepath.Join(dir, "data.tar")); err != nil || !os.SameFile(fi, now) {
+		t.Errorf("the rerun replaced data.tar")
 	}
 }

@@ -50,6 +50,8 @@ func TestStreamToStdout(t *testing.T) {
 		{name: "responses dropped every MiB", size: 16<<20 + 9, opts: []origin.Option{origin.WithCutAfter(1 << 20)},
 			args: []string{"--retries", "100"}},
 		{name: "a window of 256 KiB", size: 8<<20 + 1, args: []string{"--buffer", "256KiB"}},
+		{name: "a server without ranges", size: 5<<20 + 3, opts: []origin.Option{origin.WithNoRange()}, args: []string{"--buffer", "1MiB"}},
+		{name: "-c auto", size: 24<<20 + 1, opts: []origin.Option{origin.WithRatePerConn(16 << 20)}, args: []string{"-c", "auto"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -210,8 +210,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	}
 	if cfg.Decompress {
 		// The digest is of the file as served: out cannot be checked
-		// against it.
-		cfg.skipExisting = false
+		// against it (existing checks what it can).
 	} else if res, err := alreadyComplete(ctx, cfg, out, start); res != nil || err != nil {
 		return res, err
 	}
@@ -383,24 +382,41 @@ func expected(cfg config, out string, tell bool) string {
 // complete, with its digest. Only RunAll skips such files: with an
 // expected digest alreadyComplete has compared it.
 func existing(ctx context.Context, cfg config, out string, r *segment.Remote, start time.Time) (*Result, error) {
-	if !cfg.skipExisting || cfg.Force || cfg.Discard || cfg.Writer != nil || cfg.SHA256 != "" || r.Size < 0 {
+	if !cfg.skipExisting || cfg.Force || cfg.Discard || cfg.Writer != nil || r.Size < 0 {
 		return nil, nil
+	}
+	if cfg.SHA256 != "" && !cfg.Decompress {
+		return nil, nil // alreadyComplete compared the digest
 	}
 	fi, err := os.Stat(out)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != r.Size {
+	if err != nil || !fi.Mode().IsRegular() {
 		return nil, nil
 	}
-	if _, err := os.Stat(out + ".rget"); err == nil {
+	// A decompressed output has no size to compare: published, it is
+	// whole (its compressed part and journal are gone).
+	journal := out + ".rget"
+	if cfg.Decompress {
+		journal = out + ".z.rget"
+	} else if fi.Size() != r.Size {
+		return nil, nil
+	}
+	if _, err := os.Stat(journal); err == nil {
 		return nil, nil
 	}
 	sum, size, err := merge.HashFile(ctx, out)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", out, err)
 	}
-	return &Result{
+	res := &Result{
 		URL: Redact(cfg.URL), FinalURL: Redact(r.FinalURL), Output: out, Size: size,
 		SHA256: hex.EncodeToString(sum[:]), Seconds: time.Since(start).Seconds(), AlreadyComplete: true,
-	}, nil
+	}
+	if cfg.Decompress {
+		// The file as served is gone: what is known is the output's.
+		res.Size, res.SHA256 = r.Size, ""
+		res.Decompressed = &Decompressed{Size: size, SHA256: hex.EncodeToString(sum[:])}
+	}
+	return res, nil
 }
 
 // Redact removes the password from a URL, for display and reports.
