@@ -121,9 +121,9 @@ func (e *events) endView(ok bool) {
 // the batch's.
 func (e *events) close() {
 	if e.batch != nil {
-		e.batch.finish(true)
 		e.stop()
 		e.viewWG.Wait()
+		e.batch.finish(true)
 		e.batch = nil
 		return
 	}

@@ -165,8 +165,8 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 	}
 	if s := c.String("buffer"); s != "" {
 		n, err := parseSize(s)
-		if err != nil || n < 64<<10 {
-			return cfg, usagef("get: --buffer %q: want a size of at least 64KiB, such as 64MiB", s)
+		if err != nil || n < 256<<10 {
+			return cfg, usagef("get: --buffer %q: want a size of at least 256KiB, such as 64MiB", s)
 		}
 		cfg.Window = n
 	}

@@ -174,9 +174,6 @@ func (d *decoder) decode(pr io.Reader) error {
 	default:
 		src = r
 	}
-	// Some decoders stop at the end of their stream: the rest of the
-	// input is read (and must be empty) so that the writer never blocks.
-	defer io.Copy(io.Discard, r)
 	ln := newLanes(d.h, writerFunc(d.out))
 	_, err := io.Copy(ln, src)
 	if cerr := ln.Close(); err == nil && cerr != nil {
@@ -184,6 +181,11 @@ func (d *decoder) decode(pr io.Reader) error {
 	}
 	if err != nil {
 		return fmt.Errorf("decompress (%s): %w", d.format, err)
+	}
+	// A decoder may stop at the end of its stream: what follows must be
+	// nothing (read to the end, so that the writer never blocks).
+	if n, err := io.Copy(io.Discard, r); err != nil || n > 0 {
+		return fmt.Errorf("decompress (%s): %d bytes after the end of the compressed data", d.format, n)
 	}
 	return nil
 }

@@ -772,6 +772,7 @@ func (jb *job) finalize(ctx context.Context, cfg config) (string, error) {
 	if err := jb.checkpoint(false); err != nil {
 		jb.closeJournal()
 		jb.f.Close()
+		jb.dropDecompressed(err)
 		return "", err
 	}
 	sum, err := merge.Finalize(ctx, jb.f, jb.cursor, merge.Options{
@@ -810,6 +811,9 @@ func fetchWithCompanions(ctx context.Context, cfg config, jb *job, prog *segment
 		g.Go(func() error { return merge.Follow(companions, jb.cursor, jb.plan.Prefix, 20*time.Millisecond) })
 	}
 	if jb.sink != nil {
+		// A failure anywhere wakes writes waiting for room in the
+		// window, which the drain, gone, would never make.
+		defer context.AfterFunc(gctx, jb.sink.win.abort)()
 		g.Go(func() error { return jb.sink.drainTo(companions, jb.plan.Size) })
 	}
 	g.Go(func() error { return jb.checkpoints(companions, cfg.Checkpoint) })

@@ -37,6 +37,13 @@ func probeSources(ctx context.Context, cfg config, client *http.Client, opts seg
 				held[i] = true
 			}
 			remotes[i], errs[i] = segment.Probe(ctx, client, u, o)
+			if held[i] && (i != 0 || errs[i] != nil || remotes[i].Ranges) {
+				// Given back at once: a file's probes waiting for
+				// slots its other probes hold would never end. Only
+				// the first URL's stream (no ranges) keeps its slot.
+				cfg.budget.Release()
+				held[i] = false
+			}
 		})
 	}
 	wg.Wait()
@@ -48,10 +55,9 @@ func probeSources(ctx context.Context, cfg config, client *http.Client, opts seg
 		}
 	}
 	release := func() {}
-	for i := range urls {
-		if held[i] && (i != ref || remotes[ref].Ranges) {
-			cfg.budget.Release()
-		}
+	if held[0] && ref != 0 {
+		cfg.budget.Release() // the first URL's stream is not used
+		held[0] = false
 	}
 	if ref < 0 {
 		for _, r := range remotes {

@@ -18,8 +18,13 @@ import (
 	"rget/segment"
 )
 
-// defaultWindow is the reorder window of a download to a writer.
-const defaultWindow = 64 << 20
+// defaultWindow is the reorder window of a download to a writer, and
+// minWindow the least: a stream (no ranges) writes in pieces of up to a
+// connection's 256 KiB buffer.
+const (
+	defaultWindow = 64 << 20
+	minWindow     = 256 << 10
+)
 
 // window is a ring of bytes the fetch writes into at their offsets, and
 // the drain reads out in order: bytes [drained, drained+len(buf)) map to
@@ -33,13 +38,19 @@ type window struct {
 	mu      sync.Mutex
 	room    chan struct{} // closed when drained moves
 	done    <-chan struct{}
+	stop    chan struct{} // closed by abort: the fetch is over
+	stopped sync.Once
 }
+
+// abort wakes and fails the writes waiting for room: the fetch failed (the
+// drain may be gone).
+func (w *window) abort() { w.stopped.Do(func() { close(w.stop) }) }
 
 func newWindow(size int64, done <-chan struct{}) *window {
 	// Outside Go's heap: as live heap, the collector would let the heap
 	// grow to twice the window.
 	buf, free := segment.NewBuffer(int(size))
-	return &window{buf: buf, free: free, room: make(chan struct{}), done: done}
+	return &window{buf: buf, free: free, room: make(chan struct{}), done: done, stop: make(chan struct{})}
 }
 
 // limit is the first offset that does not fit yet.
@@ -60,6 +71,8 @@ func (w *window) WriteAt(p []byte, off int64) (int, error) {
 		select {
 		case <-room:
 		case <-w.done:
+			return 0, context.Canceled
+		case <-w.stop:
 			return 0, context.Canceled
 		}
 	}
@@ -116,8 +129,8 @@ func (s *sink) drainTo(ctx context.Context, to func() int64) error {
 			s.led.Poke()
 			continue
 		}
-		if d >= to() {
-			return nil
+		if n := to(); n >= 0 && d >= n {
+			return nil // (a size not known yet: until ctx is done)
 		}
 		select {
 		case <-ctx.Done():
@@ -152,7 +165,7 @@ func prepareSink(ctx context.Context, cfg config, r *segment.Remote, conns int) 
 	if win <= 0 {
 		win = defaultWindow
 	}
-	win = max(win, 2*segment.MinPiece)
+	win = max(win, minWindow)
 	segSize := cfg.SegmentSize
 	if segSize == 0 {
 		segSize = min(segment.SegmentSize(r.Size, conns), max(win/int64(2*conns), segment.MinPiece))

@@ -447,8 +447,10 @@ func (f *fetcher) blame(ctx context.Context, src *source, err error) bool {
 	case err == nil:
 		src.failures = 0
 		return false
-	case errors.As(err, &local) || src.dead:
-		return src.dead
+	case errors.As(err, &local):
+		return false // the disk's, not the source's
+	case src.dead:
+		return true
 	}
 	src.failures++
 	if retryable(ctx, err) && src.failures < dropAfter {

@@ -38,10 +38,10 @@ func (g *gate) wait(ctx context.Context, conn int) (bool, error) {
 		if conn < n {
 			return true, nil
 		}
+		done := g.led.Changed() // before the check: no change is missed
 		if g.led.Done() >= g.led.Size() {
 			return false, nil
 		}
-		done := g.led.Changed()
 		select {
 		case <-ch:
 		case <-done:

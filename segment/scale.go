@@ -195,7 +195,7 @@ func (s *Scaler) regrow(now time.Time) (int, bool) {
 // measurement starts over.
 func (s *Scaler) Failed(now time.Time) (int, bool) {
 	old := s.n
-	s.n = max(s.n-1, (s.peak+1)/2, 1)
+	s.n = min(old, s.ceiling, max(old-1, (s.peak+1)/2, 1))
 	s.prevN, s.prevRate = 0, 0
 	if s.n != old {
 		s.reason = fmt.Sprintf("a connection failed: %d", s.n)
