@@ -265,7 +265,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	var refused atomic.Bool
 	var scaleNote atomic.Value
 	fetchStart := time.Now()
-	cpu0 := sampleCPU()
+	cpu0 := segment.SampleCPU()
 	ferr := fetchWithCompanions(ctx, cfg, jb, prog, func(ctx context.Context) error {
 		opts := segment.Options{
 			Connections: conns, Retries: cfg.Retries, Header: cfg.Header, Progress: prog,
@@ -296,7 +296,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		return segment.FetchFrom(ctx, client, srcs, jb.dst(), jb.plan, opts)
 	})
 	lastByte := time.Now()
-	cpu1 := sampleCPU()
+	cpu1 := segment.SampleCPU()
 	if ferr != nil {
 		return nil, jb.abandon(ferr)
 	}
@@ -308,7 +308,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	cfg.emit(Event{Kind: EventVerify, Message: sum, Seconds: done.Sub(lastByte).Seconds()})
 	note, _ := scaleNote.Load().(string)
 	vd := verdict(measures{
-		prog: prog, wall: lastByte.Sub(fetchStart), cpu: busyShare(cpu0, cpu1), writeBusy: jb.writeBusy(),
+		prog: prog, wall: lastByte.Sub(fetchStart), cpu: segment.BusyShare(cpu0, cpu1), writeBusy: jb.writeBusy(),
 		hashLag: done.Sub(lastByte), refused: refused.Load() || strings.Contains(note, "refused"),
 		auto: cfg.AutoConnections && cfg.budget == nil, autoNote: note,
 	})

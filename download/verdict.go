@@ -7,9 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -34,46 +32,6 @@ type ConnStat struct {
 	Seconds float64 `json:"seconds"`          // in requests
 	Rate    float64 `json:"bytes_per_second"` // Bytes over Seconds
 	Retries int64   `json:"retries"`
-}
-
-// probeCPU samples the machine's CPU time (Linux /proc/stat), so that a
-// download can tell whether the machine ran out of it.
-type cpuSample struct {
-	busy, total float64 // jiffies
-	ok          bool
-}
-
-func sampleCPU() cpuSample {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return cpuSample{}
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
-		return cpuSample{}
-	}
-	var s cpuSample
-	for i, v := range f[1:] {
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return cpuSample{}
-		}
-		s.total += n
-		if i != 3 && i != 4 { // idle, iowait
-			s.busy += n
-		}
-	}
-	s.ok = true
-	return s
-}
-
-// busyShare is the share of the machine's CPU time used between a and b.
-func busyShare(a, b cpuSample) float64 {
-	if !a.ok || !b.ok || b.total <= a.total {
-		return -1
-	}
-	return (b.busy - a.busy) / (b.total - a.total)
 }
 
 // measures are what a verdict is decided from.

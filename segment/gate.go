@@ -72,7 +72,7 @@ func (g *gate) observe(now time.Time, received int64) {
 	lat := g.led.minLatencyNow()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.apply(g.s.Observe(now, received, lat))
+	g.apply(g.s.Observe(now, received, lat, SampleCPU()))
 }
 
 // failed tells the scaler of a failed request: a refusal (429, 503) caps

@@ -33,6 +33,7 @@ type Scaler struct {
 	changed time.Time
 	t0      time.Time
 	b0      int64
+	cpu0    CPUSample
 	// The last finished measurement: prevN connections moved prevRate.
 	prevN    int
 	prevRate float64
@@ -83,15 +84,15 @@ func window(lat time.Duration) time.Duration { return max(30*time.Millisecond, 3
 func settle(lat time.Duration) time.Duration { return max(10*time.Millisecond, 4*lat) }
 
 // Observe feeds the total bytes received so far at now, with the request
-// latency, and returns the count allowed from now on; changed reports a
-// change.
-func (s *Scaler) Observe(now time.Time, received int64, lat time.Duration) (n int, changed bool) {
+// latency and the machine's CPU time (a zero CPUSample when unknown), and
+// returns the count allowed from now on; changed reports a change.
+func (s *Scaler) Observe(now time.Time, received int64, lat time.Duration, cpu CPUSample) (n int, changed bool) {
 	if s.done {
 		return s.regrow(now)
 	}
 	if s.t0.IsZero() {
 		if now.Sub(s.changed) >= settle(lat) {
-			s.t0, s.b0 = now, received
+			s.t0, s.b0, s.cpu0 = now, received, cpu
 		}
 		return s.n, false
 	}
@@ -100,11 +101,15 @@ func (s *Scaler) Observe(now time.Time, received int64, lat time.Duration) (n in
 		return s.n, false
 	}
 	rate := float64(received-s.b0) / el.Seconds()
-	return s.decide(now, rate)
+	return s.decide(now, rate, BusyShare(s.cpu0, cpu))
 }
 
+// cpuBound is the machine's busy share at which more connections are not
+// tried.
+const cpuBound = 0.95
+
 // decide applies what a finished measurement at the current count found.
-func (s *Scaler) decide(now time.Time, rate float64) (int, bool) {
+func (s *Scaler) decide(now time.Time, rate, busy float64) (int, bool) {
 	old := s.n
 	switch {
 	case s.prevN == 0:
@@ -128,6 +133,13 @@ func (s *Scaler) decide(now time.Time, rate float64) (int, bool) {
 		factor = 4
 	}
 	s.prevN, s.prevRate = s.n, rate
+	if busy >= cpuBound {
+		// The machine has no CPU left for more connections: they
+		// would share it, not add to it.
+		s.done = true
+		s.reason = fmt.Sprintf("the machine's CPU was %.0f%% busy with %d connections (%.0f MB/s): no more", 100*busy, s.n, rate/1e6)
+		return s.set(now, old)
+	}
 	if s.n >= s.ceiling {
 		s.done = true
 		if s.ceiling == s.max {

@@ -44,7 +44,7 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 				}
 				got += min(float64(n)*tc.perConn, tc.total) * 0.005
 				now = now.Add(5 * time.Millisecond)
-				s.Observe(now, int64(got), tc.lat)
+				s.Observe(now, int64(got), tc.lat, CPUSample{})
 				peak = max(peak, s.N())
 				if s.Settled() && settledAt == 0 {
 					settledAt = step
