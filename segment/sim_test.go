@@ -33,7 +33,21 @@ type simLink struct {
 	changeBy    float64
 	dropEvery   int     // every Nth response is cut in the middle (0: never)
 	initialSegs int64   // planned range size; 0: SegmentSize
+	window      int64   // a stream's reorder window (Ledger.SetLimit), drained at once; 0: none
 	changeT     float64 // changeTime, once computed
+}
+
+// segs is the planned range size: initialSegs, else SegmentSize, within
+// what a window allows (as download's prepareSink plans them).
+func (k simLink) segs() int64 {
+	if k.initialSegs > 0 {
+		return k.initialSegs
+	}
+	segs := SegmentSize(k.size, k.conns)
+	if k.window > 0 {
+		segs = min(segs, max(k.window/int64(2*k.conns), MinPiece))
+	}
+	return segs
 }
 
 func (k simLink) String() string {
@@ -43,6 +57,9 @@ func (k simLink) String() string {
 	}
 	if k.stallFirst {
 		s += ", one stalls after headers"
+	}
+	if k.window > 0 {
+		s += ", window " + fmtSize(k.window)
 	}
 	if k.changeBy != 0 {
 		s += fmt.Sprintf(", cap x%.2f at %.0f%%", k.changeBy, 100*k.changeAt)
@@ -182,12 +199,14 @@ func simulate(k simLink) (simResult, error) {
 		k.changeT = k.changeTime()
 	}
 	ideal := k.ideal()
-	segs := k.initialSegs
-	if segs == 0 {
-		segs = SegmentSize(k.size, k.conns)
-	}
-	led := NewLedger(k.size, Split(k.size, segs), Policy{})
+	led := NewLedger(k.size, Split(k.size, k.segs()), Policy{})
 	led.setWorkers(k.conns)
+	// The reader of a stream takes each byte as soon as the prefix holds
+	// it: the window's end moves with the prefix.
+	var drained int64
+	if k.window > 0 {
+		led.SetLimit(func() int64 { return drained + k.window })
+	}
 	dst := &simDst{}
 	// A flush period fine enough to model the worker's 20 ms, coarse
 	// enough that a long simulated download stays cheap.
@@ -357,6 +376,11 @@ func simulate(k simLink) (simResult, error) {
 		if done == len(cs) {
 			break
 		}
+		if p := led.Prefix(); k.window > 0 && p > drained {
+			drained = p
+			led.Poke()
+			acted = true
+		}
 		if acted {
 			continue // another connection may act on what changed, at the same time
 		}
@@ -465,7 +489,16 @@ func checkBounds(k simLink, r simResult) error {
 		// nothing else is known) and seen at the next look (wake).
 		slack += stallGrace(k.lat).Seconds() + lat + observeFor(k.lat).Seconds()
 	}
-	if limit := 1.03*r.ideal + slack; r.seconds > limit {
+	factor := 1.03
+	if k.window > 0 {
+		// A stream's window: the range at its start holds the others
+		// back while one connection fetches it (the first is split or
+		// hedged, but not before its rate is known), and no connection
+		// may run more than a window ahead.
+		factor = 1.10
+		slack += float64(k.segs())/slowest + observeFor(k.lat).Seconds()
+	}
+	if limit := factor*r.ideal + slack; r.seconds > limit {
 		return fmt.Errorf("took %.4fs, ideal %.4fs: %.3f x ideal, limit %.4fs", r.seconds, r.ideal, r.seconds/r.ideal, limit)
 	}
 	// A dropped response is sent again from its last written byte.
@@ -473,8 +506,12 @@ func checkBounds(k simLink, r simResult) error {
 	if limit := int64(1.02*float64(k.size)) + r.dupBudget + dropWaste; r.sent > limit {
 		return fmt.Errorf("server sent %d bytes for %d: %.4f x size, limit %d", r.sent, k.size, float64(r.sent)/float64(k.size), limit)
 	}
-	pieces := (k.size + SegmentSize(k.size, k.conns) - 1) / SegmentSize(k.size, k.conns)
-	if limit := int(2*pieces) + 16*k.conns + 2*r.drops + 8; r.requests > limit {
+	pieces := (k.size + k.segs() - 1) / k.segs()
+	limit := int(2*pieces) + 16*k.conns + 2*r.drops + 8
+	if k.window > 0 {
+		limit += r.splits // a full window splits the range at its start
+	}
+	if r.requests > limit {
 		return fmt.Errorf("%d requests (%d splits, %d hedges), limit %d", r.requests, r.splits, r.hedges, limit)
 	}
 	return nil
@@ -504,6 +541,12 @@ func TestSimulatorTable(t *testing.T) {
 		{size: 256 << 20, conns: 32, rate: 2e6, lat: 5 * ms, changeAt: 0.3, changeBy: 4},
 		{size: 256 << 20, conns: 8, rate: 10e6, lat: 2 * ms, dropEvery: 7},
 		{size: 100 << 20, conns: 3, rate: 123456, lat: 20 * ms, slowConn: true, dropEvery: 11},
+		// Streams to a writer (-o -): a reorder window drained at once.
+		{size: 1 << 30, conns: 16, rate: 25e6, lat: ms / 2, window: 64 << 20},
+		{size: 256 << 20, conns: 16, rate: 25e6, lat: ms, window: 64 << 20, slowConn: true},
+		{size: 256 << 20, conns: 16, rate: 25e6, lat: ms, window: 64 << 20, stallFirst: true},
+		{size: 64 << 20, conns: 8, rate: 400 << 10, lat: ms, window: 4 << 20},
+		{size: 256 << 20, conns: 8, rate: 10e6, lat: 2 * ms, window: 16 << 20, dropEvery: 7},
 	}
 	for _, k := range cases {
 		t.Run(k.String(), func(t *testing.T) {
