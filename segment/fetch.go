@@ -22,7 +22,7 @@ import (
 type Options struct {
 	// Connections is the number of ranges fetched at once. If zero, 8.
 	Connections int
-	// BufferSize is each connection's copy buffer. If zero, 32 MiB shared
+	// BufferSize is each connection's copy buffer. If zero, 16 MiB shared
 	// by the connections, within [64 KiB, 256 KiB] each: many connections
 	// take smaller buffers, so memory stays bounded.
 	BufferSize int
@@ -265,7 +265,7 @@ func (o *Options) defaults() {
 		o.Connections = 8
 	}
 	if o.BufferSize <= 0 {
-		o.BufferSize = min(max((32<<20)/o.Connections, 64<<10), 256<<10)
+		o.BufferSize = min(max((16<<20)/o.Connections, 64<<10), 256<<10)
 	}
 	if o.Retries == 0 {
 		o.Retries = 8
