@@ -29,6 +29,7 @@ type batchView struct {
 
 	files int
 	ended atomic.Int64
+	every time.Duration // between status lines without bars
 
 	// mu guards what follows; no mpb call is made holding it (mpb's
 	// render calls the decorators, which must not wait for it).
@@ -50,7 +51,7 @@ type batchFile struct {
 const maxFileBars = 12
 
 func newBatchView(w io.Writer, files int) *batchView {
-	v := &batchView{w: w, files: files, active: map[int]*batchFile{}, bars: isTerminal(w)}
+	v := &batchView{w: w, files: files, active: map[int]*batchFile{}, bars: isTerminal(w), every: 5 * time.Second}
 	if !v.bars {
 		return v
 	}
@@ -138,7 +139,7 @@ func (v *batchView) totals() (got, size int64) {
 func (v *batchView) run(ctx context.Context) {
 	every := 150 * time.Millisecond
 	if !v.bars {
-		every = 5 * time.Second
+		every = v.every
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
