@@ -1,39 +1,19 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"rget/segment"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Without a terminal the batch's view prints a status line now and then:
 // files done of all, bytes of the sizes known, files in progress.
 func TestBatchViewLines(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out lockedBuffer
 	v := newBatchView(&out, 3)
 	v.every = 5 * time.Millisecond
 	a := segment.NewLedger(1000, segment.Split(1000, 1000), segment.Policy{})

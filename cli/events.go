@@ -34,12 +34,18 @@ func (e *events) startBatch(files int) {
 		return
 	}
 	e.batch = newBatchView(e.w, files)
+	e.runView(e.batch.run)
+}
+
+// runView runs a view's drawing loop on a goroutine until close (or the
+// fetch's end) stops it and waits for it.
+func (e *events) runView(run func(context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
 	e.viewWG.Add(1)
 	go func() {
 		defer e.viewWG.Done()
-		e.batch.run(ctx)
+		run(ctx)
 	}()
 }
 
@@ -88,13 +94,7 @@ func (e *events) handle(ev download.Event) {
 			return
 		}
 		e.view = newView(e.w, e.cfg.Quiet, viewName(e.cfg, p.Output), p.Ledger, p.Counters, p.Resumed)
-		ctx, cancel := context.WithCancel(context.Background())
-		e.stop = cancel
-		e.viewWG.Add(1)
-		go func() {
-			defer e.viewWG.Done()
-			e.view.run(ctx)
-		}()
+		e.runView(e.view.run)
 	case download.EventFetchEnd:
 		if e.cfg.Batch {
 			if e.batch != nil {

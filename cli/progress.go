@@ -74,7 +74,7 @@ func (v *lineView) run(ctx context.Context) {
 			last = got
 			fmt.Fprintf(v.w, "rget: %s %s%s, %s, %d active connections, %s elapsed\n",
 				v.name, formatBytes(v.base+got), ofTotal(v.base+got, v.plan.Size()), formatRate(rate),
-				activeConns(v.prog), now.Sub(start).Round(time.Second))
+				v.prog.Active(), now.Sub(start).Round(time.Second))
 		}
 	}
 }
@@ -86,16 +86,6 @@ func ofTotal(got, size int64) string {
 		return ""
 	}
 	return fmt.Sprintf(" of %s (%.0f%%)", formatBytes(size), 100*float64(got)/float64(size))
-}
-
-func activeConns(prog *segment.Progress) int {
-	n := 0
-	for i := range prog.Conns {
-		if prog.Conns[i].End.Load() != 0 {
-			n++
-		}
-	}
-	return n
 }
 
 // barView draws mpb bars: the total with speed and ETA, and one bar per
@@ -137,7 +127,7 @@ func newBarView(w io.Writer, name string, plan *segment.Ledger, prog *segment.Pr
 	if len(prog.Conns) > connBars(termHeight(w)) {
 		v.total.SetPriority(0)
 		summary := p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
-			return fmt.Sprintf("  %d of %d connections active", activeConns(prog), len(prog.Conns))
+			return fmt.Sprintf("  %d of %d connections active", prog.Active(), len(prog.Conns))
 		})))
 		v.conns = append(v.conns, &connBar{bar: summary})
 		return v

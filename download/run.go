@@ -6,7 +6,6 @@ package download
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -104,10 +103,8 @@ type config struct {
 // (ctx done) leaves its journal for the next Run to resume.
 func Run(ctx context.Context, rawURL string, opts Options) (*Result, error) {
 	cfg := withDefaults(config{Options: opts, URL: rawURL, mirrors: opts.Mirrors})
-	if cfg.SHA256 != "" {
-		if b, err := hex.DecodeString(cfg.SHA256); err != nil || len(b) != sha256.Size {
-			return nil, fmt.Errorf("expected SHA-256 %q: not 64 hex digits", opts.SHA256)
-		}
+	if cfg.SHA256 != "" && !isDigest(cfg.SHA256) {
+		return nil, fmt.Errorf("expected SHA-256 %q: not 64 hex digits", opts.SHA256)
 	}
 	cfg.emit(Event{Kind: EventStart, Message: Redact(rawURL)})
 	res, err := run(ctx, cfg)

@@ -141,13 +141,7 @@ func ticks(ctx context.Context, cfg config, led *segment.Ledger, prog *segment.P
 			if size >= 0 && rate > 0 {
 				eta = float64(size-done) / rate
 			}
-			active := 0
-			for i := range prog.Conns {
-				if prog.Conns[i].End.Load() != 0 {
-					active++
-				}
-			}
-			cfg.emit(Event{Kind: EventTick, Tick: &Tick{Bytes: done, Size: size, Rate: rate, ETA: eta, Connections: active}})
+			cfg.emit(Event{Kind: EventTick, Tick: &Tick{Bytes: done, Size: size, Rate: rate, ETA: eta, Connections: prog.Active()}})
 		}
 	}
 }

@@ -104,6 +104,17 @@ type ConnProgress struct {
 	Retries  atomic.Int64 // its requests retried after a failure
 }
 
+// Active is how many connections are fetching a range now.
+func (p *Progress) Active() int {
+	n := 0
+	for i := range p.Conns {
+		if p.Conns[i].End.Load() != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // NewProgress returns counters for a fetch with conns connections.
 func NewProgress(conns int) *Progress {
 	return &Progress{Conns: make([]ConnProgress, max(conns, 1))}
@@ -356,7 +367,7 @@ func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress,
 		// sees this request end before the next one begins.
 		used.Close()
 	}
-	if used != nil && !drained {
+	if used != nil && !drained && f.opts.OnConn != nil {
 		reason := "response cut short (its range was split or finished by another connection)"
 		if err != nil && !errors.Is(context.Cause(g.Ctx), ErrLost) {
 			reason = "failed: " + err.Error()
