@@ -61,6 +61,9 @@ type job struct {
 	dec        *decoder
 	dout, dtmp string
 	dfile      *os.File
+	// lead bounds how far ahead of the hash the fetch runs; the bound
+	// moves in steps of leadStep (see hashLead).
+	lead, leadStep int64
 }
 
 // useJournal makes j the download's journal, and sets the checkpoint's
@@ -501,6 +504,7 @@ func prepare(cfg config, r *segment.Remote, out string, conns int) (*job, error)
 		jb.plan = segment.NewLedger(r.Size, segment.Split(r.Size, segSize), policy(cfg))
 		return jb, nil
 	}
+	jb.lead, jb.leadStep = leadFor(conns, segSize)
 	f, err := openPart(jb.part)
 	if err != nil {
 		return nil, err
@@ -632,6 +636,46 @@ func (jb *job) writeBusy() time.Duration {
 		return 0
 	}
 	return time.Duration(jb.writer.busy.Load())
+}
+
+// leadFor is how far ahead of the hash a download over conns connections
+// of segSize ranges may fetch: twice what the connections hold at
+// once, and at least minLead. The bound moves in whole ranges, so that
+// the ranges handed out at it are not cut into crumbs.
+func leadFor(conns int, segSize int64) (lead, step int64) {
+	step = max(segSize, segment.MinPiece)
+	return max(minLead, 2*int64(max(conns, 1))*step), step
+}
+
+// minLead: see leadFor.
+const minLead = 64 << 20
+
+// hashLead keeps the fetch within jb.lead bytes of the hash cursor. The
+// hash follows the completed prefix, so a range at the front that lags
+// (a connection starved of CPU or throttled by the server) would otherwise
+// leave it idle while the others run to the end, and then every byte is
+// hashed after the last one arrived (on loopback at 1.7 GB/s: 0.4-0.8 s).
+// With the bound reached, idle connections split or hedge the range at the
+// front (the policy's window rule), and the hash, which on a fast link is
+// the slowest lane, never has more than the lead to do at the end.
+func (jb *job) hashLead() {
+	if jb.lead <= 0 || jb.sink != nil {
+		return
+	}
+	c, plan := jb.cursor, jb.plan
+	w := segment.Window{Consumed: c.Offset, Size: jb.lead, Step: jb.leadStep}
+	plan.SetWindow(w)
+	flush := c.Flush
+	var last atomic.Int64 // the bound the connections last saw
+	c.Flush = func(off, n int64) {
+		if flush != nil {
+			flush(off, n)
+		}
+		if l := (off + n + w.Size) / w.Step; l != last.Load() {
+			last.Store(l)
+			plan.Poke()
+		}
+	}
 }
 
 // serialWriter lets one WriteAt at a time through. A buffered write to a
@@ -805,6 +849,7 @@ func fetchWithCompanions(ctx context.Context, cfg config, jb *job, prog *segment
 	companions, stop := context.WithCancel(gctx)
 	defer stop()
 	if jb.cursor != nil {
+		jb.hashLead()
 		g.Go(func() error { return merge.Follow(companions, jb.cursor, jb.plan.Prefix, 20*time.Millisecond) })
 	}
 	if jb.sink != nil {

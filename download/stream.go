@@ -178,7 +178,7 @@ func prepareSink(ctx context.Context, cfg config, r *segment.Remote, conns int) 
 		jb.dec = newDecoder(cfg.Writer, cfg.HashDecompressed, cfg.notice)
 		s.out = jb.dec
 	}
-	jb.plan.SetLimit(s.win.limit)
+	jb.plan.SetWindow(segment.Window{Consumed: s.win.drained.Load, Size: int64(len(s.win.buf))})
 	jb.sink = s
 	return jb
 }

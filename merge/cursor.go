@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,8 @@ type Cursor struct {
 	h   hash.Hash
 	off int64
 	buf []byte
+	// pos is off, for Offset to read without waiting for a step.
+	pos atomic.Int64
 }
 
 // NewCursor returns a cursor at offset 0 of r.
@@ -46,14 +49,15 @@ func Resume(r io.ReaderAt, off int64, state []byte) (*Cursor, error) {
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
 		return nil, fmt.Errorf("restore hash state at %d: %w", off, err)
 	}
-	return &Cursor{r: r, h: h, off: off}, nil
+	c := &Cursor{r: r, h: h, off: off}
+	c.pos.Store(off)
+	return c, nil
 }
 
-// Offset is the number of bytes hashed so far.
+// Offset is the number of bytes hashed so far. It does not wait for a
+// step in progress.
 func (c *Cursor) Offset() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.off
+	return c.pos.Load()
 }
 
 // State returns the offset and the marshaled hash state there, for Resume.
@@ -103,6 +107,7 @@ func (c *Cursor) step(to int64) (bool, error) {
 		c.Flush(c.off, int64(k))
 	}
 	c.off += int64(k)
+	c.pos.Store(c.off)
 	if err != nil && !(errors.Is(err, io.EOF) && int64(k) == n) {
 		return false, fmt.Errorf("hash at offset %d: %w", c.off, err)
 	}

@@ -97,9 +97,9 @@ type Ledger struct {
 	frontier   *piece // the first incomplete piece, nil when all are
 	hint       *piece // no piece before it is pending
 	npieces    int
-	active     []*piece     // pieces with at least one lease
-	unleased   int64        // bytes not yet claimed in pieces without a lease
-	limit      func() int64 // nil: no window (SetLimit)
+	active     []*piece // pieces with at least one lease
+	unleased   int64    // bytes not yet claimed in pieces without a lease
+	window     *Window  // nil: none (SetWindow)
 	conns      []connState
 	workers    int           // connections fetching (set by Fetch)
 	latency    time.Duration // see observeLatency
@@ -203,13 +203,31 @@ type Grant struct {
 	Wake  time.Time
 }
 
-// SetLimit bounds what is handed out: no range reaches limit() or past it
-// (a stream's reorder window: the bytes consumed plus the window). Call
-// Poke when it grows. Call before Fetch.
-func (l *Ledger) SetLimit(limit func() int64) {
+// Window bounds how far ahead of the consumer of the completed prefix (a
+// stream's reader, the hash) the ranges handed out may reach.
+type Window struct {
+	// Consumed is how many bytes of the prefix the consumer has taken.
+	Consumed func() int64
+	// Size is how far past Consumed ranges may end. Step, if above 1,
+	// makes the bound move in multiples of Step only.
+	Size, Step int64
+}
+
+// limit is the offset no range may reach yet.
+func (w *Window) limit() int64 {
+	end := w.Consumed() + w.Size
+	if w.Step > 1 {
+		end = end / w.Step * w.Step
+	}
+	return max(end, 1)
+}
+
+// SetWindow bounds what is handed out: no range reaches w's limit or past
+// it. Call Poke when the consumer moves. Call before Fetch.
+func (l *Ledger) SetWindow(w Window) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.limit = limit
+	l.window = &w
 }
 
 // Poke makes idle connections look again (the limit moved).

@@ -90,8 +90,12 @@ func (p Policy) Decide(v *View) Action {
 		}
 		return Action{Kind: ActTake, Len: n}
 	}
-	// With the window full, the range at its start holds everything
-	// back: it is the first to split or hedge.
+	// With the window full and its consumer waiting, the range at the
+	// front holds everything back: it is the first to split or hedge.
+	// With the consumer behind, more requests would not help it: wait.
+	if windowFull && !v.Starved {
+		return Action{Kind: ActWait, Wake: p.wake(v)}
+	}
 	if a, ok := p.steal(v, windowFull); ok {
 		return a
 	}

@@ -155,6 +155,9 @@ type View struct {
 	// Limit, if positive, is the offset no range may reach yet (a
 	// stream's reorder window: what was consumed plus the window).
 	Limit int64
+	// Starved: with a Limit, the consumer has (nearly) caught up with the
+	// completed prefix, so the range at the front holds everything back.
+	Starved bool
 
 	// scratch is room the policy may use for its candidates (the ledger
 	// keeps it between calls, so that deciding allocates nothing).
@@ -185,8 +188,11 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		return v, nil, nil
 	}
 	v.PendingBytes = l.unleased
-	if l.limit != nil {
-		v.Limit = max(l.limit(), 1)
+	if w := l.window; w != nil {
+		v.Limit = w.limit()
+		// The consumer is waiting on the front when it has less than a
+		// quarter window of the completed prefix left to take.
+		v.Starved = l.prefix.Load()-w.Consumed() <= w.Size/4
 	}
 	v.HedgeBudget = l.hedgeBudget() - l.dupBytes
 	// The first pending piece, from the hint: no piece before the hint is

@@ -205,7 +205,7 @@ func simulate(k simLink) (simResult, error) {
 	// it: the window's end moves with the prefix.
 	var drained int64
 	if k.window > 0 {
-		led.SetLimit(func() int64 { return drained + k.window })
+		led.SetWindow(Window{Consumed: func() int64 { return drained }, Size: k.window})
 	}
 	dst := &simDst{}
 	// A flush period fine enough to model the worker's 20 ms, coarse

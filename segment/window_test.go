@@ -9,15 +9,16 @@ import (
 	"rget/segment"
 )
 
-// A ledger with a limit hands out nothing at or past it, and more once it
-// grows (a stream's reorder window).
+// A ledger with a window hands out nothing at or past its end, and more
+// once the consumer moves (a stream's reorder window).
 func TestLedgerLimit(t *testing.T) {
 	t.Parallel()
 	const mib = 1 << 20
+	const size = 2*mib + 100
 	led := segment.NewLedger(16*mib, segment.Split(16*mib, mib), segment.Policy{})
-	var limit atomic.Int64
-	limit.Store(2*mib + 100)
-	led.SetLimit(limit.Load)
+	var consumed atomic.Int64
+	led.SetWindow(segment.Window{Consumed: consumed.Load, Size: size})
+	limit := func() int64 { return consumed.Load() + size }
 	ctx := context.Background()
 	now := time.Unix(1000, 0)
 	var leases []*segment.Lease
@@ -26,8 +27,8 @@ func TestLedgerLimit(t *testing.T) {
 		if g.Lease == nil {
 			continue
 		}
-		if g.Lease.End() > limit.Load() {
-			t.Fatalf("conn %d leased [%d,%d), past the limit %d", conn, g.Lease.From(), g.Lease.End(), limit.Load())
+		if g.Lease.End() > limit() {
+			t.Fatalf("conn %d leased [%d,%d), past the limit %d", conn, g.Lease.From(), g.Lease.End(), limit())
 		}
 		leases = append(leases, g.Lease)
 	}
@@ -38,7 +39,7 @@ func TestLedgerLimit(t *testing.T) {
 		t.Fatalf("window full, yet conn 5 leased [%d,%d)", g.Lease.From(), g.Lease.End())
 	}
 	changed := led.Changed()
-	limit.Store(8 * mib)
+	consumed.Store(8*mib - size)
 	led.Poke()
 	select {
 	case <-changed:
@@ -48,5 +49,34 @@ func TestLedgerLimit(t *testing.T) {
 	g := led.Acquire(ctx, 5, now)
 	if g.Lease == nil || g.Lease.From() < 2*mib || g.Lease.End() > 8*mib {
 		t.Fatalf("after the limit grew to 8 MiB, conn 5 got %+v", g.Lease)
+	}
+}
+
+// With the window full, idle connections split or hedge the range at the
+// front only when the consumer waits for it; when the consumer is behind
+// (a hash or a reader slower than the fetch), more requests would not help
+// it, and they wait.
+func TestPolicyWindowFullStealsOnlyForAStarvedConsumer(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	v := segment.View{
+		Now: time.Unix(1000, 0), Workers: 2, Latency: time.Millisecond, MinLatency: time.Millisecond,
+		Rate: 50 * mib, TotalRate: 60 * mib, PendingBytes: 56 * mib, HedgeBudget: 2 * mib,
+		Pending: &segment.PendingView{Start: 8 * mib, End: 64 * mib, Claimed: 8 * mib},
+		// The front range crawls; the one behind it is nearly done.
+		Active: []segment.ActiveView{
+			{Start: 0, End: 4 * mib, Claimed: mib, Pos: mib, Leases: 1, Rate: 1 * mib},
+			{Start: 4 * mib, End: 8 * mib, Claimed: 7 * mib, Pos: 7 * mib, Leases: 1, Rate: 50 * mib},
+		},
+		InFlight: 4 * mib, Limit: 8 * mib,
+	}
+	v.Starved = true
+	a := segment.Policy{}.Decide(&v)
+	if a.Kind != segment.ActSplit && a.Kind != segment.ActHedge || a.Index != 0 {
+		t.Errorf("window full, consumer waiting: %+v, want the front range split or hedged", a)
+	}
+	v.Starved = false
+	if a := (segment.Policy{}).Decide(&v); a.Kind != segment.ActWait {
+		t.Errorf("window full, consumer behind: %+v, want a wait", a)
 	}
 }

@@ -1,0 +1,67 @@
+package download
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"rget/merge"
+	"rget/segment"
+)
+
+// TestHashLead: the fetch of a file stays within the lead of the hash: no
+// range reaches past the hashed offset plus the lead (in whole steps), and
+// once the hash moves on, idle connections are woken and get more.
+func TestHashLead(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	const size = 64 * mib
+	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	lead, step := leadFor(2, 4*mib)
+	if lead != minLead || step != 4*mib {
+		t.Fatalf("leadFor(2, 4 MiB) = %d, %d; want %d, %d", lead, step, minLead, 4*mib)
+	}
+	lead = 16 * mib // a window of four ranges, for the test
+	jb := &job{f: f, cursor: merge.NewCursor(f), lead: lead, leadStep: step,
+		plan: segment.NewLedger(size, segment.Split(size, step), segment.Policy{})}
+	jb.hashLead()
+
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	var ends []int64
+	for conn := range 8 {
+		g := jb.plan.Acquire(ctx, conn, now)
+		if g.Lease == nil {
+			break
+		}
+		ends = append(ends, g.Lease.End())
+		if _, _, err := g.Lease.Write(f, make([]byte, g.Lease.End()-g.Lease.From())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] > lead {
+		t.Fatalf("with nothing hashed, ranges ended at %v: want some, none past %d", ends, lead)
+	}
+	changed := jb.plan.Changed()
+	if err := jb.cursor.Advance(ctx, 2*step); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("the hash moved by two steps and the ledger was not poked")
+	}
+	g := jb.plan.Acquire(ctx, 9, now)
+	if g.Lease == nil || g.Lease.End() > 2*step+lead {
+		t.Fatalf("after hashing %d bytes got %+v, want a range ending by %d", 2*step, g.Lease, 2*step+lead)
+	}
+}
