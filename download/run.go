@@ -165,11 +165,22 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	warm := segment.NewWarmer()
+	defer warm.Close()
 	client := segment.NewClient(segment.ClientOptions{
 		Connections: perHost(cfg), Insecure: cfg.Insecure, AllowInsecureRedirect: cfg.AllowInsecureRedirect,
-		RootCAs: cfg.RootCAs, Proxy: proxy, ConnectTimeout: cfg.ConnectTimeout,
+		RootCAs: cfg.RootCAs, Proxy: proxy, ConnectTimeout: cfg.ConnectTimeout, Warm: warm,
 	})
 	defer client.CloseIdleConnections()
+	if cfg.budget == nil {
+		// The connections after the probe's are dialed while it is in
+		// flight (a batch shares its connections: none are dialed ahead).
+		n := cfg.Connections
+		if cfg.AutoConnections {
+			n = min(n, segment.AutoStart)
+		}
+		warm.Warm(ctx, cfg.URL, n-1)
+	}
 	if cfg.Insecure {
 		cfg.emit(Event{Kind: EventWarning, Message: "--insecure: TLS certificates are not verified; anyone on the path can read and change the download"})
 	}
@@ -655,6 +666,8 @@ const minLead = 64 << 20
 // (a connection starved of CPU or throttled by the server) would otherwise
 // leave it idle while the others run to the end, and then every byte is
 // hashed after the last one arrived (on loopback at 1.7 GB/s: 0.4-0.8 s).
+// On a long path the bound grows to twice what the connections ask for in
+// a round (Window.Elastic), so that it never cuts their requests short.
 // With the bound reached, idle connections split or hedge the range at the
 // front (the policy's window rule), and the hash, which on a fast link is
 // the slowest lane, never has more than the lead to do at the end.
@@ -663,7 +676,7 @@ func (jb *job) hashLead() {
 		return
 	}
 	c, plan := jb.cursor, jb.plan
-	w := segment.Window{Consumed: c.Offset, Size: jb.lead, Step: jb.leadStep}
+	w := segment.Window{Consumed: c.Offset, Size: jb.lead, Step: jb.leadStep, Elastic: true}
 	plan.SetWindow(w)
 	flush := c.Flush
 	var last atomic.Int64 // the bound the connections last saw
@@ -850,7 +863,9 @@ func fetchWithCompanions(ctx context.Context, cfg config, jb *job, prog *segment
 	defer stop()
 	if jb.cursor != nil {
 		jb.hashLead()
-		g.Go(func() error { return merge.Follow(companions, jb.cursor, jb.plan.Prefix, 20*time.Millisecond) })
+		g.Go(func() error {
+			return merge.Follow(companions, jb.cursor, jb.plan.Prefix, jb.plan.Changed, 20*time.Millisecond)
+		})
 	}
 	if jb.sink != nil {
 		// A failure anywhere wakes writes waiting for room in the

@@ -123,19 +123,25 @@ func (c *Cursor) Sum() [sha256.Size]byte {
 	return s
 }
 
-// Follow advances c to prefix() every interval until ctx is done, then
-// returns nil; it returns early only on a read error. The caller cancels ctx
-// when the download has ended and then finishes with Finalize.
-func Follow(ctx context.Context, c *Cursor, prefix func() int64, interval time.Duration) error {
+// Follow advances c to prefix() every interval, and whenever changed (if
+// set) signals that the prefix may have grown, until ctx is done; then it
+// returns nil. It returns early only on a read error. The caller cancels
+// ctx when the download has ended and then finishes with Finalize.
+func Follow(ctx context.Context, c *Cursor, prefix func() int64, changed func() <-chan struct{}, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		var ch <-chan struct{}
+		if changed != nil {
+			ch = changed() // before reading the prefix: no change is missed
+		}
 		if err := c.Advance(ctx, prefix()); err != nil && ctx.Err() == nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-ch:
 		case <-t.C:
 		}
 	}

@@ -110,7 +110,7 @@ func TestFollow(t *testing.T) {
 	var prefix atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Follow(ctx, c, prefix.Load, time.Millisecond) }()
+	go func() { done <- Follow(ctx, c, prefix.Load, nil, time.Millisecond) }()
 	for _, p := range []int64{bufSize / 2, 3 * bufSize, int64(len(data))} {
 		prefix.Store(p)
 		deadline := time.Now().Add(10 * time.Second)

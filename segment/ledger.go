@@ -56,8 +56,26 @@ type Lease struct {
 	// not yet; the rate estimate reads it.
 	arrived atomic.Int64
 	// queued, if set, tells how many more bytes of the response wait in
-	// the connection's receive queue (guarded by led.mu).
+	// the connection's receive queue (guarded by led.mu); queuedLocked
+	// keeps its answer for queuedFor, as asking costs a system call and
+	// views are built for every idle connection's every look.
 	queued func() int64
+	qAt    time.Time
+	qBytes int64
+}
+
+// queuedFor is how long an answer of Lease.queued is used.
+const queuedFor = 5 * time.Millisecond
+
+// queuedLocked is the lease's queued bytes as of at most queuedFor ago.
+func (ls *Lease) queuedLocked(now time.Time) int64 {
+	if ls.queued == nil {
+		return 0
+	}
+	if d := now.Sub(ls.qAt); d >= queuedFor || d < 0 {
+		ls.qAt, ls.qBytes = now, ls.queued()
+	}
+	return ls.qBytes
 }
 
 // SetQueued gives the lease a way to know how many bytes of its response
@@ -211,11 +229,16 @@ type Window struct {
 	// Size is how far past Consumed ranges may end. Step, if above 1,
 	// makes the bound move in multiples of Step only.
 	Size, Step int64
+	// Elastic lets the window grow past Size to twice what the
+	// connections ask for in one round on a long path (a window of a file
+	// on disk, not one in memory).
+	Elastic bool
 }
 
-// limit is the offset no range may reach yet.
-func (w *Window) limit() int64 {
-	end := w.Consumed() + w.Size
+// limit is the offset no range may reach yet when the consumer has taken
+// consumed bytes and the window is size.
+func (w *Window) limit(consumed, size int64) int64 {
+	end := consumed + size
 	if w.Step > 1 {
 		end = end / w.Step * w.Step
 	}

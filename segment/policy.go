@@ -168,7 +168,8 @@ const endgameRTTs = 64
 const coalesceRTTs = 64
 
 // steal splits or hedges the active range that is worth it, trying the one
-// expected to finish last first, or with frontFirst the first in the file.
+// expected to finish last first, or with frontFirst only the first in the
+// file.
 func (p Policy) steal(v *View, frontFirst bool) (Action, bool) {
 	mean, n := 0.0, 0
 	for _, a := range v.Active {
@@ -214,6 +215,16 @@ func (p Policy) steal(v *View, frontFirst bool) (Action, bool) {
 			return cmp.Compare(b.left, a.left)
 		}
 	})
+	if frontFirst {
+		// Only the range at the front holds the window back, and only
+		// when it lags: expected to finish after twice the median time
+		// the active ranges need. Splitting the others, or a front
+		// moving like them, would not move the window.
+		if len(cs) == 0 || !lagging(cs) {
+			return Action{}, false
+		}
+		cs = cs[:1]
+	}
 	lat := v.Latency.Seconds()
 	for _, c := range cs {
 		a := v.Active[c.i]
@@ -249,6 +260,22 @@ func (p Policy) steal(v *View, frontFirst bool) (Action, bool) {
 		}
 	}
 	return Action{}, false
+}
+
+// lagging reports whether the first of cs (the range at the front) is
+// expected to finish after twice the time at least half of the others
+// need, or is the only one left.
+func lagging(cs []cand) bool {
+	if len(cs) == 1 {
+		return true
+	}
+	quick := 0
+	for _, c := range cs[1:] {
+		if 2*c.t < cs[0].t {
+			quick++
+		}
+	}
+	return 2*quick >= len(cs)-1
 }
 
 // wake is when an idle connection with nothing to do looks again (it also

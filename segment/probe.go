@@ -88,6 +88,9 @@ type ClientOptions struct {
 	// Proxy chooses the proxy of each request. If nil, the environment's
 	// (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), as http.ProxyFromEnvironment.
 	Proxy func(*http.Request) (*url.URL, error)
+	// Warm, if set, is where the client takes the connections its
+	// Warm method dialed ahead. A Warmer serves one client.
+	Warm *Warmer
 }
 
 // NewClient returns an HTTP/1.1 client sized for o.Connections: Go's HTTP/2
@@ -112,15 +115,30 @@ func NewClient(o ClientOptions) *http.Client {
 	if proxy == nil {
 		proxy = http.ProxyFromEnvironment
 	}
-	tr := &http.Transport{
-		Proxy: proxy,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := dialer.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return withLowat(conn), nil
+	}
+	if w := o.Warm; w != nil {
+		w.mu.Lock()
+		base := dial
+		w.dial, w.proxy = base, proxy
+		w.mu.Unlock()
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if network == "tcp" {
+				if c := w.take(addr); c != nil {
+					return c, nil
+				}
 			}
-			return withLowat(conn), nil
-		},
+			return base(ctx, network, addr)
+		}
+	}
+	tr := &http.Transport{
+		Proxy:                 proxy,
+		DialContext:           dial,
 		ReadBufferSize:        readBufferSize,
 		TLSHandshakeTimeout:   connect,
 		ResponseHeaderTimeout: header,

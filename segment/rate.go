@@ -188,12 +188,6 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		return v, nil, nil
 	}
 	v.PendingBytes = l.unleased
-	if w := l.window; w != nil {
-		v.Limit = w.limit()
-		// The consumer is waiting on the front when it has less than a
-		// quarter window of the completed prefix left to take.
-		v.Starved = l.prefix.Load()-w.Consumed() <= w.Size/4
-	}
 	v.HedgeBudget = l.hedgeBudget() - l.dupBytes
 	// The first pending piece, from the hint: no piece before the hint is
 	// pending, and ranges are taken in file order. The hint moves to the
@@ -239,8 +233,8 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		a := ActiveView{Start: p.start, End: p.end, Claimed: p.claimed, Pos: p.claimed, Leases: len(p.leases), Rate: -1, Takeovers: p.takeovers}
 		for _, ls := range p.leases {
 			pos := ls.from + ls.arrived.Load()
-			if ls.queued != nil && !ls.over {
-				pos += ls.queued()
+			if !ls.over {
+				pos += ls.queuedLocked(now)
 			}
 			a.Pos = max(a.Pos, min(pos, p.end))
 			c := &l.conns[ls.conn]
@@ -274,6 +268,19 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 	}
 	if known > 0 {
 		v.TotalRate = total + total/known*float64(unknown)
+	}
+	if w := l.window; w != nil {
+		size := w.Size
+		if w.Elastic {
+			// Two rounds of the requests a long path makes (see
+			// coalesceRTTs): a window never cuts them short.
+			size = max(size, int64(v.TotalRate*l.minLatency.Seconds()*2*coalesceRTTs))
+		}
+		consumed := w.Consumed()
+		v.Limit = w.limit(consumed, size)
+		// The consumer is waiting on the front when it has less than a
+		// quarter window of the completed prefix left to take.
+		v.Starved = l.prefix.Load()-consumed <= size/4
 	}
 	return v, pend, active
 }

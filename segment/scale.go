@@ -41,10 +41,10 @@ type Scaler struct {
 	reason string // why the count is what it is, for events and the verdict
 }
 
-// scaleStart is the first count: few, for a server that refuses many and
+// AutoStart is the first count of -c auto: few, for a server that refuses many and
 // for loopback, where a few are best; a capped server shows its
 // per-connection cap at once and the count then quadruples.
-const scaleStart = 4
+const AutoStart = 4
 
 // Gains: a doubling that brings at least growGain of what the connections
 // already there moved, each, is worth continuing; one that brings less than
@@ -59,7 +59,7 @@ const (
 // connections (at least 1), starting at now.
 func NewScaler(limit int, now time.Time) *Scaler {
 	limit = max(limit, 1)
-	n := min(scaleStart, limit)
+	n := min(AutoStart, limit)
 	s := &Scaler{max: limit, n: n, peak: n, ceiling: limit, changed: now, reason: "start"}
 	if limit == 1 {
 		s.done, s.reason = true, "at most one connection"

@@ -72,7 +72,7 @@ func TestScalerFailed(t *testing.T) {
 	for range 20 {
 		s.Failed(now)
 	}
-	if n := s.N(); n != scaleStart/2 {
-		t.Errorf("after 20 failures at %d connections: %d, want %d (half)", scaleStart, n, scaleStart/2)
+	if n := s.N(); n != AutoStart/2 {
+		t.Errorf("after 20 failures at %d connections: %d, want %d (half)", AutoStart, n, AutoStart/2)
 	}
 }
