@@ -41,7 +41,7 @@ func TestEventsStream(t *testing.T) {
 	t.Parallel()
 	bin := buildRget(t)
 	c := origin.Content{Size: 8<<20 + 1, Seed: 1}
-	opts := []origin.Option{origin.WithFailFirst(1, 503), origin.WithSlowConnAt(3, 1), origin.WithRatePerConn(4 << 20)}
+	opts := []origin.Option{origin.WithFailFirst(1, 503), origin.WithSlowConnAt(3, 1), origin.WithRatePerConn(2 << 20)}
 	srv, err := origin.Start(origin.New(c, opts...), opts...)
 	if err != nil {
 		t.Fatal(err)

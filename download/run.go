@@ -152,6 +152,11 @@ func (cfg config) notice(format string, args ...any) {
 	cfg.emit(Event{Kind: EventNotice, Message: fmt.Sprintf(format, args...)})
 }
 
+// maxWarm bounds the connections dialed during the probe: the count asked
+// for may be far more than the file will use (it is known after the
+// probe), and more than the process may open.
+const maxWarm = 64
+
 // run probes, plans, fetches, verifies and publishes.
 func run(ctx context.Context, cfg config) (*Result, error) {
 	start := time.Now()
@@ -175,7 +180,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	if cfg.budget == nil {
 		// The connections after the probe's are dialed while it is in
 		// flight (a batch shares its connections: none are dialed ahead).
-		n := cfg.Connections
+		n := min(cfg.Connections, maxWarm)
 		if cfg.AutoConnections {
 			n = min(n, segment.AutoStart)
 		}

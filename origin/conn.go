@@ -32,6 +32,9 @@ type pacedConn struct {
 	rate  int64
 	piece int
 	burst time.Duration
+	// first, if set, runs before the first write (it may set the rate).
+	first     func()
+	firstOnce sync.Once
 
 	mu   sync.Mutex
 	next time.Time // guarded by mu
@@ -52,17 +55,22 @@ type pacedConn struct {
 func newPacedConn(c net.Conn, rate int64) *pacedConn {
 	pc := &pacedConn{
 		Conn:    c,
-		rate:    rate,
 		closed:  make(chan struct{}),
 		aborted: make(chan struct{}),
 		gone:    make(chan struct{}),
 		next:    time.Now(),
 	}
-	if rate > 0 {
-		pc.piece = int(min(max(rate/100, 256), 64<<10))
-		pc.burst = max(pc.due(pc.piece), maxBurst)
-	}
+	pc.setRate(rate)
 	return pc
+}
+
+// setRate sets the pace; before the first write only.
+func (c *pacedConn) setRate(rate int64) {
+	c.rate = rate
+	if rate > 0 {
+		c.piece = int(min(max(rate/100, 256), 64<<10))
+		c.burst = max(c.due(c.piece), maxBurst)
+	}
 }
 
 // due returns how long n bytes take at the connection's rate.
@@ -71,6 +79,9 @@ func (c *pacedConn) due(n int) time.Duration {
 }
 
 func (c *pacedConn) Write(p []byte) (int, error) {
+	if c.first != nil {
+		c.firstOnce.Do(c.first)
+	}
 	if c.rate <= 0 {
 		return c.Conn.Write(p)
 	}

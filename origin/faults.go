@@ -22,7 +22,7 @@ type config struct {
 	// Connection level, applied by Start.
 	ratePerConn  int64  // bytes per second for every connection; 0 = unlimited
 	slowConnRate int64  // bytes per second for the slow connection; 0 = not slow
-	slowConnAt   int64  // which accepted connection is slow, 1-based
+	slowConnAt   int64  // which connection to answer a request is slow, 1-based
 	addr         string // listen address; "" = a free port of 127.0.0.1
 	maxConns     int    // WithMaxConns; 0 = no limit
 
@@ -78,9 +78,9 @@ func WithSlowConn(bytesPerSec int64) Option {
 	return WithSlowConnAt(1, bytesPerSec)
 }
 
-// WithSlowConnAt is WithSlowConn for the n-th connection accepted (1 is
-// the first): with n = 2, a client's probe goes through and one of its
-// range connections is slow.
+// WithSlowConnAt is WithSlowConn for the n-th connection to answer a
+// request (1 is the first): with n = 2, a client's probe goes through and
+// one of its range connections is slow.
 func WithSlowConnAt(n int, bytesPerSec int64) Option {
 	return func(c *config) { c.slowConnRate, c.slowConnAt = max(bytesPerSec, 0), int64(n) }
 }

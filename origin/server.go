@@ -22,10 +22,11 @@ type Server struct {
 	// URL is the base URL, "http://127.0.0.1:PORT", without a trailing slash.
 	URL string
 
-	srv      *http.Server
-	served   chan struct{} // closed when the Serve goroutine returns
-	serveErr error         // Serve's error; read after served is closed
-	accepted atomic.Int64
+	srv       *http.Server
+	served    chan struct{} // closed when the Serve goroutine returns
+	serveErr  error         // Serve's error; read after served is closed
+	accepted  atomic.Int64
+	answering atomic.Int64 // connections that have begun an answer
 
 	mu       sync.Mutex
 	conns    map[*pacedConn]struct{} // accepted and not yet closed by net/http; guarded by mu
@@ -195,14 +196,21 @@ func (l *pacedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	rate := l.rate
-	if l.s.accepted.Add(1) == l.slowAt && l.slowRate > 0 {
-		rate = l.slowRate
-		if l.rate > 0 {
-			rate = min(rate, l.rate)
+	l.s.accepted.Add(1)
+	c := newPacedConn(nc, l.rate)
+	if l.slowRate > 0 {
+		// The n-th connection to answer a request is slow: the order in
+		// which a client's connections carry requests (the probe first),
+		// not the order it dialed them in (it may dial ahead).
+		c.first = func() {
+			if l.s.answering.Add(1) == l.slowAt {
+				c.setRate(l.slowRate)
+				if l.rate > 0 {
+					c.setRate(min(l.slowRate, l.rate))
+				}
+			}
 		}
 	}
-	c := newPacedConn(nc, rate)
 	l.s.mu.Lock()
 	l.s.conns[c] = struct{}{}
 	l.s.mu.Unlock()
