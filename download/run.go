@@ -506,21 +506,21 @@ func prepare(cfg config, r *segment.Remote, out string, conns int) (*job, error)
 	jb.base = journal.State{
 		URL: journal.RedactURL(cfg.URL), Size: r.Size, ETag: r.ETag, LastModified: r.LastModified, SHA256: cfg.SHA256,
 	}
+	planned := conns
+	if cfg.AutoConnections && cfg.budget == nil {
+		// Planned for the count -c auto usually settles at on a fast
+		// link; more connections split what they need.
+		planned = min(conns, 16)
+	}
 	segSize := cfg.SegmentSize
 	if segSize == 0 {
-		planned := conns
-		if cfg.AutoConnections && cfg.budget == nil {
-			// Planned for the count -c auto usually settles at on a
-			// fast link; more connections split what they need.
-			planned = min(conns, 16)
-		}
 		segSize = segment.SegmentSize(r.Size, planned)
 	}
 	if cfg.Discard {
 		jb.plan = segment.NewLedger(r.Size, segment.Split(r.Size, segSize), policy(cfg))
 		return jb, nil
 	}
-	jb.lead, jb.leadStep = leadFor(conns, segSize)
+	jb.lead, jb.leadStep = leadFor(planned, segSize)
 	f, err := openPart(jb.part)
 	if err != nil {
 		return nil, err

@@ -230,8 +230,9 @@ type Window struct {
 	// makes the bound move in multiples of Step only.
 	Size, Step int64
 	// Elastic lets the window grow past Size to twice what the
-	// connections ask for in one round on a long path (a window of a file
-	// on disk, not one in memory).
+	// connections ask for in one round on a long path, and to twice Step
+	// per range being fetched (a window of a file on disk, not one in
+	// memory).
 	Elastic bool
 }
 

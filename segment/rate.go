@@ -273,8 +273,11 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		size := w.Size
 		if w.Elastic {
 			// Two rounds of the requests a long path makes (see
-			// coalesceRTTs): a window never cuts them short.
-			size = max(size, int64(v.TotalRate*l.minLatency.Seconds()*2*coalesceRTTs))
+			// coalesceRTTs), and twice the ranges of the connections
+			// fetching now (-c auto may have added some): a window
+			// never cuts them short.
+			size = max(size, int64(v.TotalRate*l.minLatency.Seconds()*2*coalesceRTTs),
+				2*int64(len(v.Active))*max(w.Step, 1))
 		}
 		consumed := w.Consumed()
 		v.Limit = w.limit(consumed, size)

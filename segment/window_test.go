@@ -80,3 +80,24 @@ func TestPolicyWindowFullStealsOnlyForAStarvedConsumer(t *testing.T) {
 		t.Errorf("window full, consumer behind: %+v, want a wait", a)
 	}
 }
+
+// An elastic window (a file's, on disk) grows with the ranges being
+// fetched: connections added to a download (-c auto) each get one, where a
+// fixed window of the same size (a stream's, in memory) holds them back.
+func TestElasticWindowGrowsWithActiveRanges(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	for _, elastic := range []bool{false, true} {
+		led := segment.NewLedger(64*mib, segment.Split(64*mib, mib), segment.Policy{})
+		led.SetWindow(segment.Window{Consumed: func() int64 { return 0 }, Size: 2 * mib, Step: mib, Elastic: elastic})
+		got := 0
+		for conn := range 6 {
+			if g := led.Acquire(context.Background(), conn, time.Unix(1000, 0)); g.Lease != nil {
+				got++
+			}
+		}
+		if want := map[bool]int{false: 2, true: 6}[elastic]; got != want {
+			t.Errorf("elastic %v: %d of 6 connections got a range, want %d", elastic, got, want)
+		}
+	}
+}
