@@ -99,6 +99,11 @@ func (p Policy) Decide(v *View) Action {
 	if a, ok := p.steal(v, windowFull); ok {
 		return a
 	}
+	if windowFull && v.SoftLimit {
+		// The front lags but cannot be split or hedged yet: holding
+		// the others back would idle them for nothing.
+		return Action{Kind: ActTake, Len: p.taper(v)}
+	}
 	return Action{Kind: ActWait, Wake: p.wake(v)}
 }
 

@@ -158,6 +158,10 @@ type View struct {
 	// Starved: with a Limit, the consumer has (nearly) caught up with the
 	// completed prefix, so the range at the front holds everything back.
 	Starved bool
+	// SoftLimit: the Limit may be passed when the consumer is starved and
+	// nothing at the front can be split or hedged (a file's window, on
+	// disk; a stream's, in memory, may not).
+	SoftLimit bool
 
 	// scratch is room the policy may use for its candidates (the ledger
 	// keeps it between calls, so that deciding allocates nothing).
@@ -284,6 +288,7 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		// The consumer is waiting on the front when it has less than a
 		// quarter window of the completed prefix left to take.
 		v.Starved = l.prefix.Load()-consumed <= size/4
+		v.SoftLimit = w.Elastic
 	}
 	return v, pend, active
 }

@@ -31,10 +31,14 @@ type simLink struct {
 	stallFirst  bool    // connection 0's first response stalls after its headers
 	changeAt    float64 // at this fraction of the ideal time every cap is multiplied by changeBy
 	changeBy    float64
-	dropEvery   int     // every Nth response is cut in the middle (0: never)
-	initialSegs int64   // planned range size; 0: SegmentSize
-	window      int64   // a stream's reorder window (Ledger.SetLimit), drained at once; 0: none
-	changeT     float64 // changeTime, once computed
+	dropEvery   int   // every Nth response is cut in the middle (0: never)
+	initialSegs int64 // planned range size; 0: SegmentSize
+	window      int64 // a stream's reorder window (Ledger.SetWindow), drained at once; 0: none
+	// lead models a file's hash lead (download's hashLead): an elastic
+	// window of max(64 MiB, 2 × conns × range size) in whole ranges,
+	// behind a hash that keeps up with the prefix.
+	lead    bool
+	changeT float64 // changeTime, once computed
 }
 
 // segs is the planned range size: initialSegs, else SegmentSize, within
@@ -206,6 +210,10 @@ func simulate(k simLink) (simResult, error) {
 	var drained int64
 	if k.window > 0 {
 		led.SetWindow(Window{Consumed: func() int64 { return drained }, Size: k.window})
+	} else if k.lead {
+		step := max(k.segs(), MinPiece)
+		led.SetWindow(Window{Consumed: func() int64 { return drained }, Size: max(64<<20, 2*int64(k.conns)*step),
+			Step: step, Elastic: true})
 	}
 	dst := &simDst{}
 	// A flush period fine enough to model the worker's 20 ms, coarse
@@ -376,7 +384,7 @@ func simulate(k simLink) (simResult, error) {
 		if done == len(cs) {
 			break
 		}
-		if p := led.Prefix(); k.window > 0 && p > drained {
+		if p := led.Prefix(); (k.window > 0 || k.lead) && p > drained {
 			drained = p
 			led.Poke()
 			acted = true
@@ -598,6 +606,7 @@ func randomLink(rng *rand.Rand) simLink {
 	case 3:
 		k.dropEvery = 3 + rng.IntN(20)
 	}
+	k.lead = true // a download to a file
 	return k
 }
 
