@@ -673,9 +673,11 @@ const minLead = 64 << 20
 // hashed after the last one arrived (on loopback at 1.7 GB/s: 0.4-0.8 s).
 // On a long path the bound grows to twice what the connections ask for in
 // a round (Window.Elastic), so that it never cuts their requests short.
-// With the bound reached, idle connections split or hedge the range at the
-// front (the policy's window rule), and the hash, which on a fast link is
-// the slowest lane, never has more than the lead to do at the end.
+// With the bound reached, idle connections wait while the hash is behind
+// (on a fast link it is the slowest lane, and it never has more than the
+// lead to do at the end); while the hash waits on a lagging range at the
+// front, they split or hedge it, or else go on past the bound (the
+// policy's window rules; a file's window is soft).
 func (jb *job) hashLead() {
 	if jb.lead <= 0 || jb.sink != nil {
 		return
@@ -684,13 +686,13 @@ func (jb *job) hashLead() {
 	w := segment.Window{Consumed: c.Offset, Size: jb.lead, Step: jb.leadStep, Elastic: true}
 	plan.SetWindow(w)
 	flush := c.Flush
-	var last atomic.Int64 // the bound the connections last saw
+	var last int64 // the bound's step the connections last saw (Flush runs under the cursor's lock)
 	c.Flush = func(off, n int64) {
 		if flush != nil {
 			flush(off, n)
 		}
-		if l := (off + n + w.Size) / w.Step; l != last.Load() {
-			last.Store(l)
+		if l := (off + n + w.Size) / w.Step; l != last {
+			last = l
 			plan.Poke()
 		}
 	}

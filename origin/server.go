@@ -204,10 +204,11 @@ func (l *pacedListener) Accept() (net.Conn, error) {
 		// not the order it dialed them in (it may dial ahead).
 		c.first = func() {
 			if l.s.answering.Add(1) == l.slowAt {
-				c.setRate(l.slowRate)
+				rate := l.slowRate
 				if l.rate > 0 {
-					c.setRate(min(l.slowRate, l.rate))
+					rate = min(rate, l.rate)
 				}
+				c.setRate(rate)
 			}
 		}
 	}
