@@ -29,17 +29,22 @@ type Cursor struct {
 	// A write error stops the cursor. Set it before use.
 	Tee io.Writer
 
+	// v, when set, shows the file's bytes in place (view_linux.go).
+	v *viewer
+
 	mu  sync.Mutex
 	h   hash.Hash
 	off int64
 	buf []byte
+	// broken is set when h may hold part of a step: no state is saved.
+	broken error
 	// pos is off, for Offset to read without waiting for a step.
 	pos atomic.Int64
 }
 
 // NewCursor returns a cursor at offset 0 of r.
 func NewCursor(r io.ReaderAt) *Cursor {
-	return &Cursor{r: r, h: sha256.New()}
+	return &Cursor{r: r, h: sha256.New(), v: newViewer(r)}
 }
 
 // Resume returns a cursor at offset off of r, with the hash state saved by
@@ -49,7 +54,7 @@ func Resume(r io.ReaderAt, off int64, state []byte) (*Cursor, error) {
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
 		return nil, fmt.Errorf("restore hash state at %d: %w", off, err)
 	}
-	c := &Cursor{r: r, h: h, off: off}
+	c := &Cursor{r: r, h: h, off: off, v: newViewer(r)}
 	c.pos.Store(off)
 	return c, nil
 }
@@ -64,6 +69,9 @@ func (c *Cursor) Offset() int64 {
 func (c *Cursor) State() (int64, []byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.broken != nil {
+		return 0, nil, c.broken
+	}
 	b, err := c.h.(encoding.BinaryMarshaler).MarshalBinary()
 	return c.off, b, err
 }
@@ -86,8 +94,20 @@ func (c *Cursor) Advance(ctx context.Context, to int64) error {
 func (c *Cursor) step(to int64) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.broken != nil {
+		return false, c.broken
+	}
 	if c.off >= to {
 		return false, nil
+	}
+	if c.v != nil {
+		k, err := c.v.view(c.off, to-c.off, c.consume)
+		if err != nil {
+			c.broken = fmt.Errorf("hash at offset %d: %w", c.off, err)
+			return false, c.broken
+		}
+		c.advanced(k)
+		return c.off < to, nil
 	}
 	if c.buf == nil {
 		c.buf = make([]byte, bufSize)
@@ -97,21 +117,35 @@ func (c *Cursor) step(to int64) (bool, error) {
 		n = left
 	}
 	k, err := c.r.ReadAt(c.buf[:n], c.off)
-	c.h.Write(c.buf[:k])
-	if c.Tee != nil && k > 0 {
-		if _, err := c.Tee.Write(c.buf[:k]); err != nil {
-			return false, fmt.Errorf("at offset %d: %w", c.off, err)
-		}
+	if cerr := c.consume(c.buf[:k]); cerr != nil {
+		return false, cerr
 	}
-	if c.Flush != nil && k > 0 {
-		c.Flush(c.off, int64(k))
-	}
-	c.off += int64(k)
-	c.pos.Store(c.off)
+	c.advanced(int64(k))
 	if err != nil && !(errors.Is(err, io.EOF) && int64(k) == n) {
 		return false, fmt.Errorf("hash at offset %d: %w", c.off, err)
 	}
 	return c.off < to, nil
+}
+
+// consume hashes b, the bytes at the cursor's offset, and passes them on
+// to Tee.
+func (c *Cursor) consume(b []byte) error {
+	c.h.Write(b)
+	if c.Tee != nil && len(b) > 0 {
+		if _, err := c.Tee.Write(b); err != nil {
+			return fmt.Errorf("at offset %d: %w", c.off, err)
+		}
+	}
+	return nil
+}
+
+// advanced moves the cursor k bytes on, after consume.
+func (c *Cursor) advanced(k int64) {
+	if c.Flush != nil && k > 0 {
+		c.Flush(c.off, k)
+	}
+	c.off += k
+	c.pos.Store(c.off)
 }
 
 // Sum returns the digest of the bytes hashed so far.

@@ -228,3 +228,24 @@ func BenchmarkCursor(b *testing.B) {
 		}
 	}
 }
+
+// TestCursorFileTruncated: a part file cut short under the cursor (by
+// another program) is an error from Advance, in whichever way the cursor
+// reads it, never a crash.
+func TestCursorFileTruncated(t *testing.T) {
+	t.Parallel()
+	data := randBytes(t, 3*bufSize)
+	f, _ := partFile(t, data)
+	defer f.Close()
+	c := NewCursor(f)
+	ctx := context.Background()
+	if err := c.Advance(ctx, bufSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(bufSize + 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Advance(ctx, int64(len(data))); err == nil {
+		t.Fatal("Advance over a truncated file succeeded")
+	}
+}
