@@ -27,6 +27,15 @@ func withLowat(conn net.Conn) net.Conn {
 		}
 		return serr
 	}
+	c.quick = func() error {
+		var serr error
+		if err := raw.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
 	c.inq = func() int64 {
 		var n int
 		if raw.Control(func(fd uintptr) {

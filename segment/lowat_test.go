@@ -166,3 +166,66 @@ func TestLowatDownloads(t *testing.T) {
 		})
 	}
 }
+
+// TestQuickackAtTheEnd: a connection acknowledges at once only what it
+// reads near the end of a response (and outside one), never in the middle
+// of a long body, where it would cost a system call per read.
+func TestQuickackAtTheEnd(t *testing.T) {
+	t.Parallel()
+	const body = 4 << 20
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		s, err := ln.Accept()
+		if err == nil {
+			_, err = s.Write(make([]byte, body))
+			s.Close()
+		}
+		done <- err
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	c, ok := withLowat(raw).(*lowConn)
+	if !ok || c.quick == nil {
+		t.Skipf("no TCP_QUICKACK on %s", runtime.GOOS)
+	}
+	var acks int
+	quick := c.quick
+	c.quick = func() error { acks++; return quick() }
+	c.arm(body + readBufferSize) // as if the whole body were still in the socket
+	buf := make([]byte, 32<<10)
+	var read, near, far int64
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			read += int64(n)
+			if body-read < quickackBelow {
+				near++
+			} else {
+				far++
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if read != body || int64(acks) != near || far == 0 {
+		t.Fatalf("read %d bytes; %d quick acknowledgements, want one for each of the %d reads near the end (and none for the %d before)", read, acks, near, far)
+	}
+	if c.noack.Load() {
+		t.Fatal("setting TCP_QUICKACK failed")
+	}
+}
