@@ -527,13 +527,17 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 	c.Pos.Store(from)
 	ctx, w := watch(ctx, f.opts.StallTimeout)
 	defer w.stop()
-	sent := time.Now()
-	resp, conn, err := f.get(ctx, src, ls.conn, from, end, &fresh)
+	var wrote atomic.Int64 // when the request was written (after any dial and handshake)
+	resp, conn, err := f.get(ctx, src, ls.conn, from, end, &fresh, &wrote)
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
 	*used = conn
-	ls.Headers(sent, time.Now())
+	// The latency is the request's alone: on a new connection the dial
+	// and a TLS handshake (milliseconds on loopback with the cores busy)
+	// would raise the least latency seen, which stands for the path's
+	// round trip, and with it the size of every request and window.
+	ls.Headers(time.Unix(0, wrote.Load()), time.Now())
 	defer resp.Body.Close()
 	if lc, ok := conn.(*lowConn); ok {
 		if resp.ContentLength == end-from {
@@ -579,8 +583,9 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 // exactly that range of the pinned version of the resource.
 // It also returns the connection the answer came on, and sets *fresh when
 // that connection is new.
-func (f *fetcher) get(ctx context.Context, src *source, slot int, from, end int64, fresh *bool) (*http.Response, net.Conn, error) {
+func (f *fetcher) get(ctx context.Context, src *source, slot int, from, end int64, fresh *bool, wrote *atomic.Int64) (*http.Response, net.Conn, error) {
 	var conn net.Conn
+	wrote.Store(time.Now().UnixNano())
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(ci httptrace.GotConnInfo) {
 			conn, *fresh = ci.Conn, !ci.Reused
@@ -588,6 +593,7 @@ func (f *fetcher) get(ctx context.Context, src *source, slot int, from, end int6
 				f.opts.conn(slot, true, "")
 			}
 		},
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(time.Now().UnixNano()) },
 	})
 	req, err := newRequest(ctx, src.remote.FinalURL, src.header)
 	if err != nil {

@@ -122,6 +122,7 @@ type Ledger struct {
 	workers    int           // connections fetching (set by Fetch)
 	latency    time.Duration // see observeLatency
 	minLatency time.Duration // the least latency seen
+	agg        throughput    // what the connections deliver together
 	policy     Policy
 	splits     int
 	hedges     int

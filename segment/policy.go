@@ -99,10 +99,10 @@ func (p Policy) Decide(v *View) Action {
 	if a, ok := p.steal(v, windowFull); ok {
 		return a
 	}
-	if windowFull && v.SoftLimit {
+	if windowFull && v.SoftLimit && v.Pending.Claimed < v.HardLimit {
 		// The front lags but cannot be split or hedged yet: holding
 		// the others back would idle them for nothing.
-		return Action{Kind: ActTake, Len: p.taper(v)}
+		return Action{Kind: ActTake, Len: min(p.taper(v), v.HardLimit-v.Pending.Claimed)}
 	}
 	return Action{Kind: ActWait, Wake: p.wake(v)}
 }

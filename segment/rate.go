@@ -105,6 +105,35 @@ func (c *connState) rate(now time.Time, lat time.Duration) float64 {
 	return got / el.Seconds()
 }
 
+// throughput is what the connections deliver together, measured over
+// periods long against the round trip and smoothed.
+type throughput struct {
+	at   time.Time
+	done int64
+	r    float64
+}
+
+// rate folds in done, the bytes written by now, and returns the estimate
+// in bytes/s, 0 before a first period has passed.
+func (t *throughput) rate(now time.Time, done int64, minLat time.Duration) float64 {
+	if t.at.IsZero() || done < t.done {
+		t.at, t.done = now, done
+		return t.r
+	}
+	el := now.Sub(t.at)
+	if el < max(50*time.Millisecond, 4*minLat) {
+		return t.r
+	}
+	r := float64(done-t.done) / el.Seconds()
+	if t.r == 0 {
+		t.r = r
+	} else {
+		t.r = (t.r + r) / 2
+	}
+	t.at, t.done = now, done
+	return t.r
+}
+
 // minMeasured: see finish.
 const minMeasured = 1 << 20
 
@@ -160,8 +189,9 @@ type View struct {
 	Starved bool
 	// SoftLimit: the Limit may be passed when the consumer is starved and
 	// nothing at the front can be split or hedged (a file's window, on
-	// disk; a stream's, in memory, may not).
+	// disk; a stream's, in memory, may not), up to HardLimit.
 	SoftLimit bool
+	HardLimit int64
 
 	// scratch is room the policy may use for its candidates (the ledger
 	// keeps it between calls, so that deciding allocates nothing).
@@ -279,8 +309,16 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 			// Two rounds of the requests a long path makes (see
 			// coalesceRTTs), and twice the ranges of the connections
 			// fetching now (-c auto may have added some): a window
-			// never cuts them short.
-			size = max(size, int64(v.TotalRate*l.minLatency.Seconds()*2*coalesceRTTs),
+			// never cuts them short. The rate is what arrives, if
+			// less than the connections' rates added up: on loopback
+			// HTTPS those (each read at memory speed) came to 4-6
+			// GB/s, the window to 350 MiB, and with both cores busy
+			// decrypting, the hash fell 0.6 s behind the last byte.
+			rate := v.TotalRate
+			if tp := l.agg.rate(now, l.done.Load(), l.minLatency); tp > 0 {
+				rate = min(rate, tp)
+			}
+			size = max(size, int64(rate*l.minLatency.Seconds()*2*coalesceRTTs),
 				2*int64(len(v.Active))*max(w.Step, 1))
 		}
 		consumed := w.Consumed()
@@ -288,7 +326,14 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		// The consumer is waiting on the front when it has less than a
 		// quarter window of the completed prefix left to take.
 		v.Starved = l.prefix.Load()-consumed <= size/4
-		v.SoftLimit = w.Elastic
+		if w.Elastic {
+			// Passed by one more window at most: what the hash has to
+			// do after the last byte stays bounded when the cores, not
+			// the network, hold the front back (HTTPS on loopback, 16
+			// connections: with no bound the fetch ran 375 MiB ahead
+			// of the hash, 0.45-0.66 s of hashing after the last byte).
+			v.SoftLimit, v.HardLimit = true, w.limit(consumed, 2*size)
+		}
 	}
 	return v, pend, active
 }

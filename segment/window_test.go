@@ -101,3 +101,32 @@ func TestElasticWindowGrowsWithActiveRanges(t *testing.T) {
 		}
 	}
 }
+
+// A file's (soft) window is passed, when the front lags and nothing can be
+// split or hedged, by one more window at most: the fetch never runs
+// further ahead of the hash than that, whatever holds the front back.
+func TestPolicySoftWindowHasAHardLimit(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	view := func(claimed int64) segment.View {
+		return segment.View{
+			Now: time.Unix(1000, 0), Workers: 2, Latency: time.Millisecond, MinLatency: time.Millisecond,
+			Rate: 50 * mib, TotalRate: 51 * mib, PendingBytes: 64*mib - claimed,
+			Pending: &segment.PendingView{Start: claimed, End: 64 * mib, Claimed: claimed},
+			// The front crawls and is too short to split or hedge.
+			Active: []segment.ActiveView{
+				{Start: 0, End: 4 * mib, Claimed: 4*mib - 8<<10, Pos: 4*mib - 8<<10, Leases: 1, Rate: 0.01 * mib},
+			},
+			Limit: 8 * mib, Starved: true, SoftLimit: true, HardLimit: 16 * mib,
+		}
+	}
+	v := view(8 * mib)
+	a := segment.Policy{}.Decide(&v)
+	if a.Kind != segment.ActTake || a.Len <= 0 || 8*mib+a.Len > 16*mib {
+		t.Errorf("window full, front lagging: %+v, want a range within the hard limit", a)
+	}
+	v = view(16 * mib)
+	if a := (segment.Policy{}).Decide(&v); a.Kind != segment.ActWait {
+		t.Errorf("at the hard limit: %+v, want a wait", a)
+	}
+}
