@@ -2,6 +2,7 @@ package segment
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -539,9 +540,13 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 	// round trip, and with it the size of every request and window.
 	ls.Headers(time.Unix(0, wrote.Load()), time.Now())
 	defer resp.Body.Close()
-	if lc, ok := conn.(*lowConn); ok {
+	raw, ahead := conn, int64(0)
+	if tc, ok := conn.(*tls.Conn); ok {
+		raw, ahead = tc.NetConn(), tlsReadAhead
+	}
+	if lc, ok := raw.(*lowConn); ok {
 		if resp.ContentLength == end-from {
-			lc.arm(end - from)
+			lc.arm(end - from - ahead)
 		}
 		ls.SetQueued(lc.Queued) // with TLS, records: body bytes and a little more
 	}

@@ -25,6 +25,13 @@ const (
 	lowatStep      = 64 << 10  // marks are multiples of this; smaller ones are not set
 	lowatMax       = 256 << 10 // the highest mark
 	lowatSpan      = 10 * time.Millisecond
+	// tlsReadAhead bounds the body bytes a TLS connection may have taken
+	// from the socket before arm, besides readBufferSize: while the
+	// headers were read, the record they ended in and its buffer's
+	// read-ahead (a record is at most 16 KiB and a little more). The
+	// socket carries more than the body (each record's header and tag),
+	// so counting the body bytes stays on the safe side.
+	tlsReadAhead = lowatMax
 )
 
 // quickackBelow: while fewer body bytes than this are still to arrive (the

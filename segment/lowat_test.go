@@ -3,10 +3,12 @@ package segment
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"rget/origin"
@@ -98,26 +100,55 @@ func TestLowConnArm(t *testing.T) {
 // sit at the edges of the rules land byte for byte on reused connections,
 // with the stall watchdog off: a mark above what the server still sends
 // would hang the download until the test's deadline.
+// Over HTTPS the marks stay within the body less what the TLS connection
+// may have read ahead.
 func TestLowatDownloads(t *testing.T) {
 	t.Parallel()
 	const size = 6<<20 + 12345
+	type lcase struct {
+		seg int64
+		tls bool
+	}
+	var cases []lcase
 	for _, seg := range []int64{
 		lowatMax + readBufferSize - 1, lowatMax + readBufferSize, lowatMax + readBufferSize + 1,
 		2*lowatStep + readBufferSize + 1, 1<<20 + 1,
 	} {
-		t.Run(fmt.Sprintf("seg=%d", seg), func(t *testing.T) {
+		cases = append(cases, lcase{seg, false})
+	}
+	for _, seg := range []int64{
+		tlsReadAhead + lowatStep + readBufferSize - 1, tlsReadAhead + lowatStep + readBufferSize,
+		tlsReadAhead + lowatStep + readBufferSize + 1, 1<<20 + 1,
+	} {
+		cases = append(cases, lcase{seg, true})
+	}
+	for _, tc := range cases {
+		seg := tc.seg
+		t.Run(fmt.Sprintf("seg=%d,tls=%v", seg, tc.tls), func(t *testing.T) {
 			t.Parallel()
 			content := origin.Content{Size: size, Seed: uint64(seg)}
-			srv, err := origin.Start(origin.New(content))
-			if err != nil {
-				t.Fatal(err)
+			var url string
+			opts := ClientOptions{Connections: 3}
+			if tc.tls {
+				srv := httptest.NewUnstartedServer(origin.New(content))
+				srv.StartTLS()
+				defer srv.Close()
+				url = srv.URL
+				opts.RootCAs = x509.NewCertPool()
+				opts.RootCAs.AddCert(srv.Certificate())
+			} else {
+				srv, err := origin.Start(origin.New(content))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				url = srv.URL
 			}
-			defer srv.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 
-			const conns = 3
-			client := NewClient(ClientOptions{Connections: conns})
+			conns := opts.Connections
+			client := NewClient(opts)
 			defer client.CloseIdleConnections()
 			tr := client.Transport.(*http.Transport)
 			dial := tr.DialContext
@@ -136,7 +167,7 @@ func TestLowatDownloads(t *testing.T) {
 				}
 				return conn, err
 			}
-			r, err := Probe(ctx, client, srv.URL+"/file", Options{})
+			r, err := Probe(ctx, client, url+"/file", Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
