@@ -714,8 +714,23 @@ func (s *serialWriter) WriteAt(p []byte, off int64) (int, error) {
 	defer s.mu.Unlock()
 	start := time.Now()
 	defer func() { s.busy.Add(int64(time.Since(start))) }()
-	return s.w.WriteAt(p, off)
+	var n int
+	for n < len(p) {
+		k, err := s.w.WriteAt(p[n:min(len(p), n+writeChunk)], off+int64(n))
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
+
+// writeChunk is the most one write to the file carries. The kernel gives
+// a write a page-cache folio as large as the write (ext4, Linux 6.x): on
+// this VM, 1 GiB written in 256 KiB writes took 0.23-1.57 s of system time
+// (median 1.28 s over 5 runs), in 32 KiB writes 0.29-0.40 s (dd, fresh
+// file each time): fresh large folios are slow and unsteady to get.
+const writeChunk = 32 << 10
 
 // discard is an io.WriterAt that keeps nothing (rget bench --discard).
 type discard struct{}

@@ -186,3 +186,47 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// recordingWriterAt keeps what is written at each offset and the size of
+// every write, and fails the write that reaches failAt (if set).
+type recordingWriterAt struct {
+	data   []byte
+	sizes  []int
+	failAt int64
+}
+
+func (w *recordingWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	w.sizes = append(w.sizes, len(p))
+	if w.failAt > 0 && off+int64(len(p)) > w.failAt {
+		return 0, errors.New("disk full")
+	}
+	copy(w.data[off:], p)
+	return len(p), nil
+}
+
+// TestSerialWriterChunks: a write reaches the file in pieces of at most
+// writeChunk (large writes get large page-cache folios, slow to get on a
+// VM), byte for byte, and a failing piece reports what was written before.
+func TestSerialWriterChunks(t *testing.T) {
+	t.Parallel()
+	p := make([]byte, 5*writeChunk+123)
+	for i := range p {
+		p[i] = byte(i * 7)
+	}
+	w := &recordingWriterAt{data: make([]byte, len(p)+10)}
+	s := &serialWriter{w: w}
+	if n, err := s.WriteAt(p, 10); n != len(p) || err != nil {
+		t.Fatalf("WriteAt = %d, %v; want %d, nil", n, err, len(p))
+	}
+	if !slices.Equal(w.data[10:], p) {
+		t.Fatal("the bytes written differ")
+	}
+	if len(w.sizes) != 6 || slices.Max(w.sizes) != writeChunk {
+		t.Fatalf("writes of %v bytes, want 6 of at most %d", w.sizes, writeChunk)
+	}
+	w = &recordingWriterAt{data: make([]byte, len(p)), failAt: 2*writeChunk + 1}
+	s = &serialWriter{w: w}
+	if n, err := s.WriteAt(p, 0); n != 2*writeChunk || err == nil {
+		t.Fatalf("WriteAt over a failing piece = %d, %v; want %d and the error", n, err, 2*writeChunk)
+	}
+}
