@@ -116,9 +116,16 @@ func (d *decoder) Write(p []byte) (int, error) {
 // out counts the decompressed bytes on their way to dst (the lanes hash
 // them).
 func (d *decoder) out(p []byte) (int, error) {
-	n, err := d.dst.Write(p)
-	d.n += int64(n)
-	return n, err
+	var n int
+	for n < len(p) {
+		k, err := d.dst.Write(p[n:min(len(p), n+writeChunk)]) // see writeChunk
+		n += k
+		d.n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 type writerFunc func([]byte) (int, error)
@@ -243,7 +250,7 @@ func (jb *job) decompressTo(cfg config, dout string) error {
 		return fmt.Errorf("create %s: %w", jb.dtmp, err)
 	}
 	jb.dfile = f
-	jb.dec = newDecoder(f, cfg.HashDecompressed, cfg.notice) // in 1 MiB writes (lanes)
+	jb.dec = newDecoder(f, cfg.HashDecompressed, cfg.notice) // in writeChunk writes
 	if jb.cursor.Offset() != 0 {
 		return fmt.Errorf("decompress %s: the hash cursor is not at the start", jb.part)
 	}
