@@ -686,13 +686,12 @@ func (jb *job) hashLead() {
 	w := segment.Window{Consumed: c.Offset, Size: jb.lead, Step: jb.leadStep, Elastic: true}
 	plan.SetWindow(w)
 	flush := c.Flush
-	var last int64 // the bound's step the connections last saw (Flush runs under the cursor's lock)
+	var last atomic.Int64 // the bound's step the connections last saw
 	c.Flush = func(off, n int64) {
 		if flush != nil {
 			flush(off, n)
 		}
-		if l := (off + n + w.Size) / w.Step; l != last {
-			last = l
+		if l := (off + n + w.Size) / w.Step; last.Swap(l) != l {
 			plan.Poke()
 		}
 	}

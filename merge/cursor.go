@@ -23,7 +23,8 @@ type Cursor struct {
 	r io.ReaderAt
 	// Flush, if set, is called with each range just hashed, to start its
 	// writeback to the disk early (sync_file_range): the sync before the
-	// file is published then has little left to do. Set it before use.
+	// file is published then has little left to do. Set it before use;
+	// Finalize may call it beside a step.
 	Flush func(off, n int64)
 	// Tee, if set, receives the bytes hashed, in order (a decompressor).
 	// A write error stops the cursor. Set it before use.
