@@ -81,7 +81,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress on stderr: auto (bars on a terminal, else a line every 5 s), json (events as JSON lines), none"},
 			&cli.StringFlag{Name: "buffer", Usage: "with -o -: the reorder window, `SIZE` bytes held at most (default 64MiB)"},
 			&cli.StringFlag{Name: "dir", Aliases: []string{"d"}, Usage: "put the file in `DIR` (with -o: relative to it)"},
-			&cli.StringFlag{Name: "connections", Aliases: []string{"c"}, Value: "8", Usage: "number of connections at once, `N`, or auto: found by measuring, up to --max-connections", EnvVars: []string{"RGET_CONNECTIONS"}},
+			&cli.StringFlag{Name: "connections", Aliases: []string{"c"}, Value: "auto", Usage: "number of connections at once, `N`, or auto: found by measuring, up to --max-connections (a batch without -c: 8 in all)", EnvVars: []string{"RGET_CONNECTIONS"}},
 			&cli.IntFlag{Name: "max-connections", Value: 64, Usage: "with -c auto: never more than `N` connections"},
 			&cli.StringFlag{Name: "sha256", Usage: "expected SHA-256 of the file, in `HEX`; a mismatch exits 3 and publishes nothing"},
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "replace an existing output file"},
@@ -212,7 +212,9 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 			return cfg, usagef("get: --cacert %s: no PEM certificate in it", path)
 		}
 	}
-	if s := strings.TrimSpace(c.String("connections")); s == "auto" {
+	if s := strings.TrimSpace(c.String("connections")); s == "auto" && cfg.Batch && !c.IsSet("connections") {
+		cfg.Connections = batchConnections
+	} else if s == "auto" {
 		cfg.Auto, cfg.Connections = true, c.Int("max-connections")
 		if cfg.Connections < 1 {
 			return cfg, usagef("get: --max-connections must be at least 1, not %d", cfg.Connections)
@@ -477,6 +479,11 @@ func plural(n int, word string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, word)
 }
+
+// batchConnections is a batch's budget of connections when -c is not
+// given (-c auto, the default, finds the count for one file; a batch shares
+// its budget among its files instead).
+const batchConnections = 8
 
 // saneConnections is the count above which -c gets a warning.
 const saneConnections = 64
