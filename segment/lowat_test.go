@@ -18,6 +18,34 @@ import (
 	"time"
 )
 
+// sendingConn returns a client connection, wrapped for low-water marks (nil
+// where there are none), to a server that sends n bytes and closes; done
+// reports the server's end.
+func sendingConn(t *testing.T, n int) (*lowConn, <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	done := make(chan error, 1)
+	go func() {
+		s, err := ln.Accept()
+		if err == nil {
+			_, err = s.Write(make([]byte, n))
+			s.Close()
+		}
+		done <- err
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	c, _ := withLowat(raw).(*lowConn)
+	return c, done
+}
+
 // TestNextMark: the mark never exceeds the bytes expected nor what the
 // connection delivers in lowatSpan, and stays at the default until the rate
 // is known.
@@ -57,27 +85,8 @@ func TestNextMark(t *testing.T) {
 // reader may already hold, and reads count down what is expected.
 func TestLowConnArm(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan error, 1)
-	go func() {
-		s, err := ln.Accept()
-		if err == nil {
-			_, err = s.Write(make([]byte, 3000))
-			s.Close()
-		}
-		done <- err
-	}()
-	raw, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	c, ok := withLowat(raw).(*lowConn)
-	if !ok {
+	c, done := sendingConn(t, 3000)
+	if c == nil {
 		t.Skipf("no low-water marks on %s", runtime.GOOS)
 	}
 	c.arm(1 << 20)
@@ -204,27 +213,8 @@ func TestLowatDownloads(t *testing.T) {
 func TestQuickackAtTheEnd(t *testing.T) {
 	t.Parallel()
 	const body = 4 << 20
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan error, 1)
-	go func() {
-		s, err := ln.Accept()
-		if err == nil {
-			_, err = s.Write(make([]byte, body))
-			s.Close()
-		}
-		done <- err
-	}()
-	raw, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	c, ok := withLowat(raw).(*lowConn)
-	if !ok || c.quick == nil {
+	c, done := sendingConn(t, body)
+	if c == nil || c.quick == nil {
 		t.Skipf("no TCP_QUICKACK on %s", runtime.GOOS)
 	}
 	var acks int
