@@ -528,17 +528,14 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 	c.Pos.Store(from)
 	ctx, w := watch(ctx, f.opts.StallTimeout)
 	defer w.stop()
+	sent := time.Now()
 	var wrote atomic.Int64 // when the request was written (after any dial and handshake)
 	resp, conn, err := f.get(ctx, src, ls.conn, from, end, &fresh, &wrote)
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
 	*used = conn
-	// The latency is the request's alone: on a new connection the dial
-	// and a TLS handshake (milliseconds on loopback with the cores busy)
-	// would raise the least latency seen, which stands for the path's
-	// round trip, and with it the size of every request and window.
-	ls.Headers(time.Unix(0, wrote.Load()), time.Now())
+	ls.Headers(sent, time.Unix(0, wrote.Load()), time.Now())
 	defer resp.Body.Close()
 	raw, ahead := conn, int64(0)
 	if tc, ok := conn.(*tls.Conn); ok {

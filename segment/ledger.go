@@ -526,12 +526,16 @@ func (l *Ledger) advanceLocked() {
 func (ls *Lease) Arrived(n int) { ls.arrived.Add(int64(n)) }
 
 // Headers records that the lease's response headers arrived at now for a
-// request sent at sent.
-func (ls *Lease) Headers(sent, now time.Time) {
+// request begun at sent (a dial and a TLS handshake included: the latency
+// that stall and split decisions allow for) and written at wrote (the
+// least of these stands for the path's round trip, which sizes requests
+// and the hash lead; a handshake on loopback with the cores busy took
+// milliseconds and inflated both).
+func (ls *Lease) Headers(sent, wrote, now time.Time) {
 	l := ls.led
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.conns[ls.conn].headers(l, sent, now)
+	l.conns[ls.conn].headers(l, sent, wrote, now)
 }
 
 // finishStream fixes the size of a stream of unknown length once it ended.

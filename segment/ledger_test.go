@@ -53,7 +53,7 @@ func TestTakeoverCancelsHolder(t *testing.T) {
 	led := NewLedger(size, Split(size, size), Policy{})
 	led.setWorkers(2)
 	holder := acquire(t, led, 0, now)
-	holder.Lease.Headers(now, now.Add(time.Millisecond))
+	holder.Lease.Headers(now, now, now.Add(time.Millisecond))
 	// Nothing else to do: conn 1 waits while nothing is measured.
 	if g := led.Acquire(context.Background(), 1, now.Add(2*time.Millisecond)); g.Lease != nil || g.Wake.IsZero() {
 		t.Fatalf("conn 1 got %+v, want a wait", g)

@@ -23,11 +23,13 @@ type connState struct {
 	recycled bool
 }
 
-// latency is the ledger's moving average of request latencies (request sent
-// to response headers): one value for all connections to the same server.
-func (l *Ledger) observeLatency(d time.Duration) {
-	if l.minLatency == 0 || d < l.minLatency {
-		l.minLatency = max(d, time.Microsecond)
+// observeLatency folds a request's latency d (request begun to response
+// headers) into the ledger's moving average, one value for all connections
+// to the same server, and path (request written to headers) into the least
+// latency seen (see Lease.Headers).
+func (l *Ledger) observeLatency(d, path time.Duration) {
+	if l.minLatency == 0 || path < l.minLatency {
+		l.minLatency = max(path, time.Microsecond)
 	}
 	if l.latency == 0 {
 		l.latency = d
@@ -40,9 +42,9 @@ func (c *connState) start(ls *Lease, now time.Time) {
 	c.cur, c.sent, c.hdr = ls, now, time.Time{}
 }
 
-func (c *connState) headers(l *Ledger, sent, now time.Time) {
+func (c *connState) headers(l *Ledger, sent, wrote, now time.Time) {
 	c.hdr = now
-	l.observeLatency(now.Sub(sent))
+	l.observeLatency(now.Sub(sent), now.Sub(wrote))
 }
 
 // finish folds the request that ended at now into the history. A request

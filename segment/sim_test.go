@@ -301,7 +301,7 @@ func simulate(k simLink) (simResult, error) {
 					release(c, nil)
 					break
 				}
-				c.ls.Headers(at(c.sent), at(c.hdr))
+				c.ls.Headers(at(c.sent), at(c.sent), at(c.hdr))
 				c.state, c.lastAdvance, c.lastFlush = simBody, c.hdr, c.hdr
 			case simBody:
 				if c.ctx.Err() != nil {
