@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// bufSize is how much the cursor reads back at a time.
+// bufSize is how much the cursor reads back at a time where it cannot map
+// the file (see viewer).
 const bufSize = 1 << 20
 
 // Cursor computes the SHA-256 of a file that is being written out of order,

@@ -3,9 +3,10 @@
 // name only when it is complete and verified.
 //
 //  1. A Cursor follows the completed prefix of the part file (Follow polls a
-//     function that reports it) and feeds it, read back from the page cache,
-//     into SHA-256. By the time the last byte arrives only the last few
-//     ranges are left to hash.
+//     function that reports it, and wakes when told it changed) and feeds
+//     it into SHA-256 where it lies in the page cache (mapped, on Linux;
+//     read back elsewhere). By the time the last byte arrives only the last
+//     few ranges are left to hash.
 //  2. Finalize hashes what is left, checks the size and the expected digest,
 //     syncs the part file, renames it to the final name and syncs the
 //     directory. The final name never holds a partial or unverified file.
