@@ -26,9 +26,10 @@
 //     new journal created. OUT.part is locked: two processes never write
 //     the same file.
 //  4. Fetch, in one errgroup: the workers (segment.Fetch: the ledger and
-//     policy) write ranges into OUT.part; beside them the hash cursor
-//     (package merge) reads the completed prefix back into SHA-256 (no
-//     range is handed out past the hashed offset plus a lead: job.hashLead),
+//     policy) write ranges into OUT.part, 32 KiB per write (writeChunk);
+//     beside them the hash cursor (package merge) feeds the completed
+//     prefix into SHA-256 from the page cache (no range is handed out past
+//     the hashed offset plus a lead: job.hashLead),
 //     and the checkpoint loop records progress: cheap records every
 //     Options.Checkpoint (no fsync; trusted after a process crash on the
 //     same boot), durable ones every 3 s. The first failure anywhere
