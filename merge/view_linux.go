@@ -59,6 +59,9 @@ func (v *viewer) view(off, n int64, fn func([]byte) error) (k int64, err error) 
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
+			if _, fault := p.(interface{ Addr() uintptr }); !fault {
+				panic(p) // not the mapping's fault: a bug, not to be hidden
+			}
 			err = fmt.Errorf("the file changed while its bytes at %d were read (%v)", off, p)
 		}
 	}()
