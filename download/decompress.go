@@ -116,16 +116,11 @@ func (d *decoder) Write(p []byte) (int, error) {
 // out counts the decompressed bytes on their way to dst (the lanes hash
 // them).
 func (d *decoder) out(p []byte) (int, error) {
-	var n int
-	for n < len(p) {
-		k, err := d.dst.Write(p[n:min(len(p), n+writeChunk)]) // see writeChunk
-		n += k
+	return inChunks(p, func(b []byte, _ int) (int, error) { // see writeChunk
+		k, err := d.dst.Write(b)
 		d.n += int64(k)
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+		return k, err
+	})
 }
 
 type writerFunc func([]byte) (int, error)

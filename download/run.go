@@ -713,9 +713,15 @@ func (s *serialWriter) WriteAt(p []byte, off int64) (int, error) {
 	defer s.mu.Unlock()
 	start := time.Now()
 	defer func() { s.busy.Add(int64(time.Since(start))) }()
+	return inChunks(p, func(b []byte, at int) (int, error) { return s.w.WriteAt(b, off+int64(at)) })
+}
+
+// inChunks passes p to write in pieces of at most writeChunk, each with
+// its offset in p, until all is written or write fails.
+func inChunks(p []byte, write func(b []byte, at int) (int, error)) (int, error) {
 	var n int
 	for n < len(p) {
-		k, err := s.w.WriteAt(p[n:min(len(p), n+writeChunk)], off+int64(n))
+		k, err := write(p[n:min(len(p), n+writeChunk)], n)
 		n += k
 		if err != nil {
 			return n, err
