@@ -683,7 +683,7 @@ func (jb *job) hashLead() {
 		return
 	}
 	c, plan := jb.cursor, jb.plan
-	w := segment.Window{Consumed: c.Offset, Size: jb.lead, Step: jb.leadStep, Elastic: true}
+	w := segment.Window{Consumed: c.Offset, Size: jb.lead, Step: jb.leadStep, Elastic: true, Rate: c.Rate}
 	plan.SetWindow(w)
 	flush := c.Flush
 	var last atomic.Int64 // the bound's step the connections last saw

@@ -42,6 +42,9 @@ type Cursor struct {
 	broken error
 	// pos is off, for Offset to read without waiting for a step.
 	pos atomic.Int64
+	// busy and hashed are the nanoseconds spent in steps and the bytes
+	// they moved (Rate).
+	busy, hashed atomic.Int64
 }
 
 // NewCursor returns a cursor at offset 0 of r.
@@ -92,6 +95,18 @@ func (c *Cursor) Advance(ctx context.Context, to int64) error {
 	}
 }
 
+// Rate is how fast the cursor hashes (and feeds Tee) when it has bytes to
+// take, in bytes per second of its own work; 0 until it has timed a
+// megabyte. A scheduler uses it to foresee how long the hash will need
+// after the last byte arrives.
+func (c *Cursor) Rate() float64 {
+	n, d := c.hashed.Load(), c.busy.Load()
+	if n < 1<<20 || d <= 0 {
+		return 0
+	}
+	return float64(n) / time.Duration(d).Seconds()
+}
+
 // step hashes one buffer's worth towards to and reports whether more is left.
 func (c *Cursor) step(to int64) (bool, error) {
 	c.mu.Lock()
@@ -102,6 +117,11 @@ func (c *Cursor) step(to int64) (bool, error) {
 	if c.off >= to {
 		return false, nil
 	}
+	start, from := time.Now(), c.off
+	defer func() {
+		c.busy.Add(int64(time.Since(start)))
+		c.hashed.Add(c.off - from)
+	}()
 	if c.v != nil {
 		k, err := c.v.view(c.off, to-c.off, c.consume)
 		if err != nil {

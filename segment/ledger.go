@@ -134,6 +134,7 @@ type Ledger struct {
 	scratchPieces []*piece
 	scratchActive []ActiveView
 	scratchCands  []cand
+	scratchRates  []float64
 }
 
 // NewLedger returns a ledger for a resource of size bytes made of rs, which
@@ -235,6 +236,10 @@ type Window struct {
 	// per range being fetched (a window of a file on disk, not one in
 	// memory).
 	Elastic bool
+	// Rate, if set, is how fast the consumer takes bytes when it has
+	// some, bytes/s (0 unknown): the policy then plans the last ranges so
+	// that little is left for the consumer after the last byte arrives.
+	Rate func() float64
 }
 
 // limit is the offset no range may reach yet when the consumer has taken

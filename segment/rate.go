@@ -194,10 +194,16 @@ type View struct {
 	// disk; a stream's, in memory, may not), up to HardLimit.
 	SoftLimit bool
 	HardLimit int64
+	// ConsumeRate is how fast the window's consumer takes bytes when it
+	// has some (the hash of a file), bytes/s; 0 unknown. Backlog is what
+	// it has yet to take of the bytes written.
+	ConsumeRate float64
+	Backlog     int64
 
 	// scratch is room the policy may use for its candidates (the ledger
 	// keeps it between calls, so that deciding allocates nothing).
-	scratch []cand
+	scratch      []cand
+	scratchRates []float64
 }
 
 // PendingView is a range nobody fetches: [Claimed, End) is left of it.
@@ -253,7 +259,9 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 	var n int
 	if cap(l.scratchCands) < len(l.active) {
 		l.scratchCands = make([]cand, 0, 2*len(l.active))
+		l.scratchRates = make([]float64, 0, 2*len(l.active))
 	}
+	v.scratchRates = l.scratchRates[:0]
 	active := l.scratchPieces[:0]
 	v.Active = l.scratchActive[:0]
 	v.scratch = l.scratchCands[:0]
@@ -325,6 +333,10 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		}
 		consumed := w.Consumed()
 		v.Limit = w.limit(consumed, size)
+		if w.Rate != nil {
+			v.ConsumeRate = w.Rate()
+		}
+		v.Backlog = max(l.done.Load()-consumed, 0)
 		// The consumer is waiting on the front when it has less than a
 		// quarter window of the completed prefix left to take.
 		v.Starved = l.prefix.Load()-consumed <= size/4
