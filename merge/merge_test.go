@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -247,5 +248,45 @@ func TestCursorFileTruncated(t *testing.T) {
 	}
 	if err := c.Advance(ctx, int64(len(data))); err == nil {
 		t.Fatal("Advance over a truncated file succeeded")
+	}
+}
+
+// TestCursorRate: the cursor times its own work, not the waits between
+// steps: unknown before a megabyte, then no higher than the bytes over the
+// wall time they took, and not lowered by an idle pause.
+func TestCursorRate(t *testing.T) {
+	t.Parallel()
+	data := randBytes(t, 4<<20)
+	f, _ := partFile(t, data)
+	defer f.Close()
+	c := NewCursor(f)
+	ctx := context.Background()
+	start := time.Now()
+	if err := c.Advance(ctx, 512<<10); err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(start)
+	if r := c.Rate(); r != 0 {
+		t.Fatalf("Rate() after 512 KiB = %v, want 0 (unknown)", r)
+	}
+	start = time.Now()
+	if err := c.Advance(ctx, 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	wall += time.Since(start)
+	r := c.Rate()
+	if r <= 0 || r < float64(2<<20)/wall.Seconds() {
+		t.Fatalf("Rate() = %v after 2 MiB, want at least %v (2 MiB in %v)", r, float64(2<<20)/wall.Seconds(), wall)
+	}
+	// An idle cursor (waiting on the prefix) keeps its rate: the wait is
+	// not work. Wait until the clock has visibly moved.
+	for t0 := time.Now(); time.Since(t0) < 20*time.Millisecond; {
+		runtime.Gosched()
+	}
+	if err := c.Advance(ctx, 4<<20); err != nil {
+		t.Fatal(err)
+	}
+	if r2 := c.Rate(); r2 < r/10 {
+		t.Fatalf("Rate() = %v after an idle pause, was %v", r2, r)
 	}
 }
