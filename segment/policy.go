@@ -154,7 +154,11 @@ func (p Policy) taper(v *View) int64 {
 			return fair
 		}
 	}
-	want := max(left, int64(max(v.Rate, 0)*v.MinLatency.Seconds()*coalesceRTTs))
+	join := int64(max(v.Rate, 0) * v.MinLatency.Seconds() * coalesceRTTs)
+	if lim, ok := consumerCap(v); ok {
+		join = min(join, lim)
+	}
+	want := max(left, join)
 	if v.Workers < 2 {
 		return want
 	}
@@ -170,6 +174,26 @@ func (p Policy) taper(v *View) int64 {
 
 // endgameRTTs: see taper.
 const endgameRTTs = 64
+
+// consumerCap bounds how many bytes a range taken now may hold when the
+// window's consumer (the hash, a decompressor behind it) is the slower
+// lane: slower than the connections together, faster than one. Such a
+// consumer, reaching the range, would take its bytes faster than its one
+// connection brings them, and wait: on a long path, where ranges join to 64
+// latencies' worth, the first of them held a 400 MB/s consumer to one
+// connection's 60 MB/s for two seconds (4 GiB, 8 connections, 30 ms: 1.15
+// × the consumer's own time in the simulator). A range may hold what
+// arrives before the consumer, from where it is now, would catch up with
+// it; far ahead of the consumer that is no bound. Not when the consumer is
+// the faster lane: there the requests it would add cost the link.
+func consumerCap(v *View) (int64, bool) {
+	c, r := v.ConsumeRate, v.Rate
+	if c <= 0 || r <= 0 || v.Pending == nil || c >= v.TotalRate || c <= r {
+		return 0, false
+	}
+	reach := float64(v.Pending.Claimed-v.Consumed)/c - v.MinLatency.Seconds()
+	return int64(max(reach, 0) / (1/r - 1/c)), true
+}
 
 // lastRound is how many of the left bytes (pending and in flight) to keep
 // for a last, smaller round of requests in the end game, when the window's

@@ -196,9 +196,10 @@ type View struct {
 	HardLimit int64
 	// ConsumeRate is how fast the window's consumer takes bytes when it
 	// has some (the hash of a file), bytes/s; 0 unknown. Backlog is what
-	// it has yet to take of the bytes written.
+	// it has yet to take of the bytes written, Consumed what it took.
 	ConsumeRate float64
 	Backlog     int64
+	Consumed    int64 // what the consumer has taken
 
 	// scratch is room the policy may use for its candidates (the ledger
 	// keeps it between calls, so that deciding allocates nothing).
@@ -336,7 +337,7 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		if w.Rate != nil {
 			v.ConsumeRate = w.Rate()
 		}
-		v.Backlog = max(l.done.Load()-consumed, 0)
+		v.Backlog, v.Consumed = max(l.done.Load()-consumed, 0), consumed
 		// The consumer is waiting on the front when it has less than a
 		// quarter window of the completed prefix left to take.
 		v.Starved = l.prefix.Load()-consumed <= size/4

@@ -640,6 +640,14 @@ func TestSimulatorTable(t *testing.T) {
 			if err == nil {
 				err = checkBounds(k, r)
 			}
+			if err == nil && k.hash < k.sumRates() {
+				// With the hash the slower lane it must be kept busy
+				// from its first bytes: its own time, and the first
+				// ranges' latency and flush.
+				if limit := 1.06*float64(k.size)/k.hash + 2*k.lat.Seconds(); r.seconds > limit {
+					err = fmt.Errorf("took %.4fs with the hash the slower lane (%.4fs alone), limit %.4fs", r.seconds, float64(k.size)/k.hash, limit)
+				}
+			}
 			if err == nil && k.hash > k.sumRates() {
 				// With the link the slower lane: two latencies, and
 				// what arrives in two flush periods (the simulated
