@@ -99,6 +99,11 @@ func TestEventsStream(t *testing.T) {
 		t.Error("no retry event for the refused probe (what probe, reason 503, a delay)")
 	}
 	if !closed {
+		for _, e := range evs {
+			if e["event"] == "range" || e["event"] == "connection" {
+				t.Logf("%v", e)
+			}
+		}
 		t.Error("no connection closed with a reason (the stalled one)")
 	}
 	if !ticks {

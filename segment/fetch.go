@@ -369,7 +369,7 @@ func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress,
 		used.Close()
 	}
 	if used != nil && !drained && f.opts.OnConn != nil {
-		reason := "response cut short (its range was split or finished by another connection)"
+		reason := "request or response cut short (its range was split or finished by another connection)"
 		if err != nil && !errors.Is(context.Cause(g.Ctx), ErrLost) {
 			reason = "failed: " + err.Error()
 		}
@@ -531,10 +531,10 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 	sent := time.Now()
 	var wrote atomic.Int64 // when the request was written (after any dial and handshake)
 	resp, conn, err := f.get(ctx, src, ls.conn, from, end, &fresh, &wrote)
+	*used = conn
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
-	*used = conn
 	ls.Headers(sent, time.Unix(0, wrote.Load()), time.Now())
 	defer resp.Body.Close()
 	raw, ahead := conn, int64(0)
@@ -583,8 +583,9 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 
 // get requests [from, end) with If-Range and checks that the answer is
 // exactly that range of the pinned version of the resource.
-// It also returns the connection the answer came on, and sets *fresh when
-// that connection is new.
+// It also returns the connection the answer came on (or, when the request
+// failed after it got one, that connection, which the failure closed), and
+// sets *fresh when that connection is new.
 func (f *fetcher) get(ctx context.Context, src *source, slot int, from, end int64, fresh *bool, wrote *atomic.Int64) (*http.Response, net.Conn, error) {
 	var conn net.Conn
 	wrote.Store(time.Now().UnixNano())
@@ -608,7 +609,11 @@ func (f *fetcher) get(ctx context.Context, src *source, slot int, from, end int6
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, nil, err
+		// A request that got a connection and failed before its
+		// answer (cancelled: its range went to another connection, or
+		// the server never answered) took that connection down with
+		// it: the caller reports it closed.
+		return nil, conn, err
 	}
 	if err := check(src.remote, resp, asked, from, end); err != nil {
 		resp.Body.Close()
