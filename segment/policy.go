@@ -61,10 +61,17 @@ type Action struct {
 
 // Decide returns what the idle connection of v does next.
 //
+//  0. With a window whose consumer waits on the range at the front, and
+//     that range fetched at under half the others' median rate, the range
+//     is split or hedged first (slowFront).
 //  1. A pending range is taken in file order. Near the end it is cut to
 //     1/(2 × connections) of the bytes still pending (guided
 //     self-scheduling: the taper), so that the last ranges are short and
-//     finish together; never below the floor (see floor).
+//     finish together; never below the floor (see floor). A window's
+//     consumer of known speed shapes it too: the end game keeps a smaller
+//     last round for it (lastRound), and a range near a consumer slower
+//     than the link joins no more than the consumer would wait for
+//     (consumerCap).
 //  2. Else the range expected to finish last is split where the holder and
 //     the idle connection, each at its expected rate and the latter after a
 //     request latency, would finish together — when that saves more than a
