@@ -83,7 +83,7 @@ func (g *gate) failed(err error, sent time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
-	case errors.As(err, &se) && (se.Code == 429 || se.Code == 503):
+	case refusal(err):
 		g.apply(g.s.Refused(time.Now(), sent))
 	case errors.As(err, &se), errors.As(err, &local), errors.Is(err, ErrLost):
 	default:

@@ -26,7 +26,13 @@ type Scaler struct {
 	peak    int // the most allowed so far
 
 	lastRefusal time.Time // when a refusal last lowered the count
-	done        bool
+	// burst is the last refusal that lowered the count: at, of a request
+	// sent since from, when n were allowed; k refusals counted with it.
+	burst struct {
+		from, at time.Time
+		n, k     int
+	}
+	done bool
 
 	// The measurement in progress: from start, when the count last
 	// changed, settle passes before the window opens at t0 with b0 bytes.
@@ -44,7 +50,7 @@ type Scaler struct {
 // AutoStart is the first count of -c auto: few, for a server that refuses many and
 // for loopback, where a few are best; a capped server shows its
 // per-connection cap at once and the count then quadruples.
-const AutoStart = 4
+const AutoStart = 8
 
 // Gains: a doubling that brings at least growGain of what the connections
 // already there moved, each, is worth continuing; one that brings less than
@@ -164,13 +170,31 @@ func (s *Scaler) set(now time.Time, old int) (int, bool) {
 // connections refuses the requests of each one past k), and the search
 // ends. A request sent before the count last changed says nothing of the
 // count now: it is not counted (else a burst of refusals would take many).
+//
+// But refusals of requests sent together, at the count the first refusal
+// lowered, arriving with it (within refuseGrace), each tell of another
+// connection too many: the server that admits 6 of 8 refuses two at once.
+// (A refused connection waits out the retry delay before its next request,
+// so that one connection is not refused twice in such a burst.)
 func (s *Scaler) Refused(now, sent time.Time) (int, bool) {
 	old := s.n
+	if !s.burst.at.IsZero() && !sent.Before(s.burst.from) && sent.Before(s.burst.at) &&
+		now.Before(s.burst.at.Add(refuseGrace)) {
+		s.burst.k++
+		n := max(s.burst.n-s.burst.k, 1)
+		if n >= s.n {
+			return s.n, false
+		}
+		s.n, s.ceiling = n, min(s.ceiling, n)
+		s.reason = fmt.Sprintf("the server refused %d requests sent with %d connections allowed: %d", s.burst.k, s.burst.n, s.n)
+		return s.set(now, old)
+	}
 	if s.lastRefusal.After(sent) || (!s.lastRefusal.IsZero() && sent.Before(s.changed.Add(refuseGrace))) {
 		return s.n, false
 	}
 	first := s.lastRefusal.IsZero()
 	s.lastRefusal = now
+	s.burst.from, s.burst.at, s.burst.n, s.burst.k = s.changed, now, old, 1
 	if first || s.n >= s.ceiling {
 		// Refused at the most allowed: that count is too many for good.
 		s.ceiling = max(s.n-1, 1)

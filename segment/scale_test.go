@@ -76,3 +76,33 @@ func TestScalerFailed(t *testing.T) {
 		t.Errorf("after 20 failures at %d connections: %d, want %d (half)", AutoStart, n, AutoStart/2)
 	}
 }
+
+// TestScalerRefusedBurst: refusals of requests sent together at one count,
+// arriving together, each take a connection away (a server that admits 6
+// of 8 refuses two at once); one arriving after the grace does not, nor
+// does one of a request sent after the first refusal came back.
+func TestScalerRefusedBurst(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	s := NewScaler(64, t0)
+	s.n, s.peak = 8, 8 // as if the search had reached 8
+	sent := t0.Add(10 * time.Millisecond)
+	s.Refused(sent.Add(time.Millisecond), sent)
+	s.Refused(sent.Add(2*time.Millisecond), sent)
+	if n := s.N(); n != 6 {
+		t.Fatalf("after two refusals of requests sent at 8: %d connections, want 6 (%s)", n, s.Reason())
+	}
+	s.Refused(sent.Add(100*time.Millisecond), sent) // too late to tell of the same burst
+	s.Refused(sent.Add(3*time.Millisecond), sent.Add(2*time.Millisecond))
+	if n := s.N(); n != 6 {
+		t.Fatalf("after a late refusal and one of a request sent after the burst: %d, want 6 (%s)", n, s.Reason())
+	}
+	// The count never grows past the refused one again.
+	now := sent.Add(10 * time.Second)
+	for i := 0; i < 10; i++ {
+		now = now.Add(2 * regrowAfter)
+		s.Observe(now, 0, time.Millisecond, CPUSample{})
+	}
+	if n := s.N(); n > 6 {
+		t.Fatalf("regrew to %d past the refused count", n)
+	}
+}
