@@ -355,7 +355,8 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 }
 
 // fetch does one lease of the worker conn, and reports an error only when
-// the fetch must stop.
+// the fetch must stop; pause is how long the worker waits before its next
+// request (a refused connection waits out the retry delay).
 func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress, buf []byte) (pause time.Duration, err error) {
 	src := f.source(conn)
 	var used net.Conn
