@@ -346,7 +346,8 @@ func (p Policy) steal(v *View, frontFirst bool) (Action, bool) {
 
 // slowFront reports whether the active range at the front of the file is
 // fetched at under half the median rate of the others (at least two of
-// them measured): a slow connection, not just a range with more left.
+// them measured), and above nothing: a slow connection, not just a range
+// with more left.
 func slowFront(v *View) bool {
 	front := -1
 	for i, a := range v.Active {
@@ -354,7 +355,10 @@ func slowFront(v *View) bool {
 			front = i
 		}
 	}
-	if front < 0 || v.Active[front].Rate < 0 {
+	if front < 0 || v.Active[front].Rate <= 0 {
+		// Unknown, or nothing moved yet: a response that has not
+		// started is the rescue's, after its grace (under load a
+		// first byte may take a while), not this rule's.
 		return false
 	}
 	rates := v.scratchRates[:0]
