@@ -134,7 +134,6 @@ type Ledger struct {
 	scratchPieces []*piece
 	scratchActive []ActiveView
 	scratchCands  []cand
-	scratchRates  []float64
 }
 
 // NewLedger returns a ledger for a resource of size bytes made of rs, which

@@ -203,8 +203,7 @@ type View struct {
 
 	// scratch is room the policy may use for its candidates (the ledger
 	// keeps it between calls, so that deciding allocates nothing).
-	scratch      []cand
-	scratchRates []float64
+	scratch []cand
 }
 
 // PendingView is a range nobody fetches: [Claimed, End) is left of it.
@@ -260,9 +259,7 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 	var n int
 	if cap(l.scratchCands) < len(l.active) {
 		l.scratchCands = make([]cand, 0, 2*len(l.active))
-		l.scratchRates = make([]float64, 0, 2*len(l.active))
 	}
-	v.scratchRates = l.scratchRates[:0]
 	active := l.scratchPieces[:0]
 	v.Active = l.scratchActive[:0]
 	v.scratch = l.scratchCands[:0]
