@@ -109,6 +109,14 @@ func retryable(ctx context.Context, err error) bool {
 	return true
 }
 
+// refusal reports whether err is a server's refusal of the request: 429
+// Too Many Requests or 503 Service Unavailable (the connection waits out
+// the retry delay, and -c auto takes one away).
+func refusal(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && (se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable)
+}
+
 // mayRetry reports whether a request that failed with err, the failures-th
 // failure in a row, is tried again.
 func (o *Options) mayRetry(ctx context.Context, err error, failures int) bool {

@@ -426,13 +426,6 @@ func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress,
 	return 0, nil
 }
 
-// refusal reports whether err is a server's refusal of the request: 429
-// Too Many Requests or 503 Service Unavailable.
-func refusal(err error) bool {
-	var se *StatusError
-	return errors.As(err, &se) && (se.Code == 429 || se.Code == 503)
-}
-
 // releaseSlot gives back the budget slot a worker holds.
 func (f *fetcher) releaseSlot() {
 	if f.opts.Budget != nil {

@@ -49,9 +49,9 @@ type Scaler struct {
 
 // AutoStart is the first count of -c auto: few, for a server that refuses
 // many (a burst of refusals at the start brings the count down at once);
-// on loopback 8 was within 2-9% of the best fixed count in both sets of
-// session 7 where 4 was 10-22% off; a capped server shows its
-// per-connection cap at once and the count then quadruples.
+// on loopback 8 came within 2-9% of the best fixed count in two sets of
+// rounds where 4 was 10-22% off; a capped server shows its per-connection
+// cap at once and the count then quadruples.
 const AutoStart = 8
 
 // Gains: a doubling that brings at least growGain of what the connections
