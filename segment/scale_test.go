@@ -9,8 +9,8 @@ import (
 // TestScalerUnderVirtualTime drives the scaler with modelled links: n
 // connections move min(n × perConn, total) (each at most perConn, all
 // together at most total), and a server may refuse more than refuseAbove
-// connections. With cpuRate set, the machine's CPU is known and busy in
-// proportion to the rate, all of it at cpuRate. Time is virtual: 5 ms
+// connections. With cpuRate set, the machine's CPU is known: busy cpuBase
+// (other work) and in proportion to the rate, all of it at cpuRate. Time is virtual: 5 ms
 // steps.
 func TestScalerUnderVirtualTime(t *testing.T) {
 	t.Parallel()
@@ -18,7 +18,7 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
 		perConn, total   float64
-		cpuRate          float64
+		cpuRate, cpuBase float64
 		lat              time.Duration
 		max, refuseAbove int
 		wantMin, wantMax int           // the settled count
@@ -28,6 +28,9 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 		{name: "capped per connection, 400 MB/s link", perConn: 25 * mb, total: 400 * mb, max: 64, wantMin: 16, wantMax: 32, within: time.Second},
 		// /paced/ on the 2-core machine: the CPU is busy at 1.2 GB/s.
 		{name: "capped per connection, CPU known", perConn: 25 * mb, total: 2000 * mb, cpuRate: 1200 * mb, max: 64, wantMin: 32, wantMax: 64, within: time.Second},
+		// Other work keeps the CPU 30% busy: 32 connections read 80%
+		// busy, but the doubling that led there brought its full share.
+		{name: "capped per connection, CPU shared", perConn: 25 * mb, total: 2000 * mb, cpuRate: 1600 * mb, cpuBase: 0.3, max: 64, wantMin: 64, wantMax: 64, within: time.Second},
 		// Loopback, where the CPU is the limit: no search past the start.
 		{name: "uncapped loopback, CPU known", perConn: 2000 * mb, total: 1000 * mb, cpuRate: 1100 * mb, max: 64, wantMin: AutoStart, wantMax: AutoStart, within: time.Second},
 		{name: "uncapped loopback", perConn: 2000 * mb, total: 1000 * mb, max: 64, wantMin: 4, wantMax: 8, within: time.Second},
@@ -56,7 +59,7 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 				if tc.cpuRate > 0 {
 					cpu.OK = true
 					cpu.Total += 0.005
-					cpu.Busy += min(rate/tc.cpuRate, 1) * 0.005
+					cpu.Busy += min(tc.cpuBase+rate/tc.cpuRate, 1) * 0.005
 				}
 				now = now.Add(5 * time.Millisecond)
 				s.Observe(now, int64(got), tc.lat, cpu)
