@@ -38,7 +38,7 @@ func (g *gate) wait(ctx context.Context, conn int) (bool, error) {
 		if conn < n {
 			return true, nil
 		}
-		done := g.led.Changed() // before the check: no change is missed
+		done := g.led.Finished()
 		if g.led.Done() >= g.led.Size() {
 			return false, nil
 		}

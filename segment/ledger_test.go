@@ -43,6 +43,43 @@ func TestLeaseWritesOnlyItsBytes(t *testing.T) {
 	}
 }
 
+// TestLedgerFinished: Finished closes when the last byte is written, not
+// at a change before it (a range taken, a piece completed), and at once
+// for a ledger with nothing left (a finished journal, an empty file).
+func TestLedgerFinished(t *testing.T) {
+	t.Parallel()
+	closed := func(led *Ledger) bool {
+		select {
+		case <-led.Finished():
+			return true
+		default:
+			return false
+		}
+	}
+	now := time.Unix(1e9, 0)
+	led := NewLedger(100, Split(100, 50), Policy{MinPiece: 1})
+	led.setWorkers(2)
+	a, b := acquire(t, led, 0, now), acquire(t, led, 1, now)
+	dst := &simDst{}
+	if _, _, err := a.Lease.Write(dst, make([]byte, 50)); err != nil {
+		t.Fatal(err)
+	}
+	a.Lease.Release(nil, now, nil)
+	if closed(led) {
+		t.Fatal("Finished closed with half the file written")
+	}
+	if _, _, err := b.Lease.Write(dst, make([]byte, 50)); err != nil {
+		t.Fatal(err)
+	}
+	if !closed(led) {
+		t.Fatal("Finished not closed with every byte written")
+	}
+	b.Lease.Release(nil, now, nil) // after the end: no second close
+	if !closed(NewLedger(0, nil, Policy{})) || !closed(NewLedger(10, []Range{{Start: 0, End: 10, Done: 10}}, Policy{})) {
+		t.Fatal("Finished not closed for a ledger with nothing to fetch")
+	}
+}
+
 // TestTakeoverCancelsHolder: taking the whole rest of a stalled holder's
 // range cancels the holder's request at once; its late bytes are not
 // written, and the bytes count once.
