@@ -511,13 +511,17 @@ func prepare(cfg config, r *segment.Remote, out string, conns int) (*job, error)
 		// Planned for the count -c auto usually settles at on a fast
 		// link; more connections split what they need.
 		planned = min(conns, 16)
+		// A count that settles lower joins them (Policy.Planned): at
+		// 8 connections on loopback, the 4 MiB ranges of 1 GiB took
+		// 4-7% longer than -c 8's 8 MiB ones.
+		jb.policy.Planned = planned
 	}
 	segSize := cfg.SegmentSize
 	if segSize == 0 {
 		segSize = segment.SegmentSize(r.Size, planned)
 	}
 	if cfg.Discard {
-		jb.plan = segment.NewLedger(r.Size, segment.Split(r.Size, segSize), policy(cfg))
+		jb.plan = segment.NewLedger(r.Size, segment.Split(r.Size, segSize), jb.policy)
 		return jb, nil
 	}
 	jb.lead, jb.leadStep = leadFor(planned, segSize)
@@ -612,7 +616,7 @@ func (jb *job) resume(r *segment.Remote, cfg config) (bool, error) {
 	jb.useJournal(j)
 	jb.cursor = cursor
 	jb.cursor.Flush = writeback(f)
-	jb.plan = segment.NewLedger(st.Size, toSegment(st.Parts), policy(cfg))
+	jb.plan = segment.NewLedger(st.Size, toSegment(st.Parts), jb.policy)
 	jb.resumed = st.BytesDone()
 	cfg.notice("resuming %s: %s of %s already on disk", jb.out, FormatSize(jb.resumed), FormatSize(st.Size))
 	return true, nil

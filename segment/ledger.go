@@ -250,10 +250,10 @@ type Window struct {
 
 // limit is the offset no range may reach yet when the consumer has taken
 // consumed bytes and the window is size.
-func (w *Window) limit(consumed, size int64) int64 {
+func (w *Window) limit(consumed, size, step int64) int64 {
 	end := consumed + size
-	if w.Step > 1 {
-		end = end / w.Step * w.Step
+	if step > 1 {
+		end = end / step * step
 	}
 	return max(end, 1)
 }

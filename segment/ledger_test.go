@@ -249,3 +249,50 @@ func TestPolicyDecide(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyPlanned: connections fewer than the ranges were planned for
+// (-c auto settled at 8 of 16) take two planned ranges per request, once
+// their rates are known; not with a --segment-size (NoJoin), nor at the
+// planned count; and the hash lead's bound moves by what they take.
+func TestPolicyPlanned(t *testing.T) {
+	t.Parallel()
+	us := time.Microsecond
+	view := func(workers int) View {
+		return View{Workers: workers, Rate: 100e6, TotalRate: float64(workers) * 100e6, Latency: 100 * us, MinLatency: 100 * us,
+			Pending: &PendingView{0, 4 << 20, 0}, PendingBytes: 1 << 30}
+	}
+	for _, tc := range []struct {
+		name    string
+		p       Policy
+		workers int
+		want    int64
+	}{
+		{"8 of 16", Policy{Planned: 16}, 8, 8 << 20},
+		{"4 of 16", Policy{Planned: 16}, 4, 16 << 20},
+		{"16 of 16", Policy{Planned: 16}, 16, 4 << 20},
+		{"64 of 16", Policy{Planned: 16}, 64, 4 << 20},
+		{"not planned", Policy{}, 8, 4 << 20},
+		{"--segment-size", Policy{Planned: 16, NoJoin: true}, 8, 4 << 20},
+	} {
+		v := view(tc.workers)
+		if a := tc.p.Decide(&v); a.Kind != ActTake || a.Len != tc.want {
+			t.Errorf("%s: %+v, want to take %d", tc.name, a, tc.want)
+		}
+	}
+	// The bound: 14 MiB past the hash, in steps of 4 MiB planned for 16
+	// connections: 12 MiB; with 8 fetching, steps of 8 MiB: 8 MiB.
+	for _, tc := range []struct {
+		workers int
+		want    int64
+	}{{16, 12 << 20}, {8, 8 << 20}} {
+		led := NewLedger(1<<30, Split(1<<30, 4<<20), Policy{Planned: 16})
+		led.setWorkers(tc.workers)
+		led.SetWindow(Window{Consumed: func() int64 { return 0 }, Size: 14 << 20, Step: 4 << 20})
+		led.mu.Lock()
+		v, _, _ := led.viewLocked(0, time.Unix(1e9, 0))
+		led.mu.Unlock()
+		if v.Limit != tc.want {
+			t.Errorf("%d connections: bound at %d, want %d", tc.workers, v.Limit, tc.want)
+		}
+	}
+}

@@ -27,6 +27,12 @@ type Policy struct {
 	// ranges are never joined for a fast, distant connection (the user
 	// chose the range size).
 	NoJoin bool
+	// Planned, if set, is how many connections the planned ranges were
+	// sized for (-c auto plans for more than it starts with). Fewer
+	// connections, once their rates are known, take as much per request
+	// as a planned range is of the file for each of Planned: a count
+	// settled at 8 takes two ranges planned for 16 at a time.
+	Planned int
 }
 
 func (p Policy) withDefaults() Policy {
@@ -162,6 +168,11 @@ func (p Policy) taper(v *View) int64 {
 		}
 	}
 	join := int64(max(v.Rate, 0) * v.MinLatency.Seconds() * coalesceRTTs)
+	if !p.NoJoin && p.Planned > v.Workers {
+		// Ranges planned for more connections than fetch: as much per
+		// request as the plan meant for each (see Policy.Planned).
+		join = max(join, (v.Pending.End-v.Pending.Start)*int64(p.Planned)/int64(v.Workers))
+	}
 	if lim, ok := consumerCap(v); ok {
 		join = min(join, lim)
 	}

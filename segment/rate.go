@@ -312,7 +312,12 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		v.TotalRate = total + total/known*float64(unknown)
 	}
 	if w := l.window; w != nil {
-		size := w.Size
+		size, step := w.Size, w.Step
+		if pl := l.policy.Planned; pl > v.Workers && !l.policy.NoJoin && step > 1 {
+			// The connections join ranges planned for more of them
+			// (Policy.Planned): the bound moves by what they take.
+			step = step * int64(pl) / int64(v.Workers)
+		}
 		if w.Elastic {
 			// Two rounds of the requests a long path makes (see
 			// coalesceRTTs), and twice the ranges of the connections
@@ -327,10 +332,10 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 				rate = min(rate, tp)
 			}
 			size = max(size, int64(rate*l.minLatency.Seconds()*2*coalesceRTTs),
-				2*int64(len(v.Active))*max(w.Step, 1))
+				2*int64(len(v.Active))*max(step, 1))
 		}
 		consumed := w.Consumed()
-		v.Limit = w.limit(consumed, size)
+		v.Limit = w.limit(consumed, size, step)
 		if w.Rate != nil {
 			v.ConsumeRate = w.Rate()
 		}
@@ -344,7 +349,7 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 			// the network, hold the front back (HTTPS on loopback, 16
 			// connections: with no bound the fetch ran 375 MiB ahead
 			// of the hash, 0.45-0.66 s of hashing after the last byte).
-			v.SoftLimit, v.HardLimit = true, w.limit(consumed, 2*size)
+			v.SoftLimit, v.HardLimit = true, w.limit(consumed, 2*size, step)
 		}
 	}
 	return v, pend, active
