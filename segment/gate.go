@@ -72,7 +72,13 @@ func (g *gate) observe(now time.Time, received int64) {
 	lat := g.led.minLatencyNow()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.apply(g.s.Observe(now, received, lat, SampleCPU()))
+	var cpu CPUSample
+	if !g.s.Settled() {
+		// (Once settled, the scaler only regrows after refusals: no
+		// need to read /proc/stat every 10 ms to the end.)
+		cpu = SampleCPU()
+	}
+	g.apply(g.s.Observe(now, received, lat, cpu))
 }
 
 // failed tells the scaler of a failed request: a refusal (429, 503) caps
