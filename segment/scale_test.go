@@ -169,5 +169,5 @@ func TestScalerNoisyLoopback(t *testing.T) {
 	if over > runs/200 || far > 0 {
 		t.Errorf("%d of %d runs went past 16 connections, %d past 32", over, runs, far)
 	}
-	t.Logf("%d of %d runs tried more than %d connections", grew, runs, AutoStart)
+	t.Logf("%d of %d runs tried more than %d connections, %d past 16", grew, runs, AutoStart, over)
 }
