@@ -14,8 +14,11 @@ import (
 func TestConfigAndEnv(t *testing.T) {
 	t.Parallel()
 	bin := buildRget(t)
-	c := origin.Content{Size: 200_000, Seed: 18}
-	srv, err := origin.Start(origin.New(c))
+	// Each connection capped, so that all three configured connections
+	// receive bytes (the JSON counts those that did): unthrottled, one
+	// range of 200 KB was once taken over before its first byte.
+	c := origin.Content{Size: 600_000, Seed: 18}
+	srv, err := origin.Start(origin.New(c), origin.WithRatePerConn(4<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
