@@ -223,6 +223,9 @@ func TestFaultResumesFromLastByte(t *testing.T) {
 	if got := o.Ranges(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Range headers %q, want %q", got, want)
 	}
+	// The origin counts a response's bytes as its handler's writes
+	// return, which may be just after the client has read them.
+	waitFor(t, func() bool { return o.BytesServed() >= size+1 })
 	if served := o.BytesServed(); served != size+1 {
 		t.Errorf("served %d bytes, want %d (the file and the probe's byte)", served, size+1)
 	}
