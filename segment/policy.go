@@ -168,10 +168,10 @@ func (p Policy) taper(v *View) int64 {
 		}
 	}
 	join := int64(max(v.Rate, 0) * v.MinLatency.Seconds() * coalesceRTTs)
-	if !p.NoJoin && p.Planned > v.Workers {
+	if num, den := p.planRatio(v.Workers); num > den {
 		// Ranges planned for more connections than fetch: as much per
-		// request as the plan meant for each (see Policy.Planned).
-		join = max(join, (v.Pending.End-v.Pending.Start)*int64(p.Planned)/int64(v.Workers))
+		// request as the plan meant for each.
+		join = max(join, (v.Pending.End-v.Pending.Start)*num/den)
 	}
 	if lim, ok := consumerCap(v); ok {
 		join = min(join, lim)
@@ -188,6 +188,16 @@ func (p Policy) taper(v *View) int64 {
 		return want // the rest would be too short to fetch on its own
 	}
 	return min(want, share)
+}
+
+// planRatio is num/den planned ranges per request for workers connections:
+// Planned/workers when fewer fetch than the ranges were planned for (see
+// Planned), else 1/1. The hash lead's bound moves by as much (viewLocked).
+func (p Policy) planRatio(workers int) (num, den int64) {
+	if p.NoJoin || workers < 1 || p.Planned <= workers {
+		return 1, 1
+	}
+	return int64(p.Planned), int64(workers)
 }
 
 // endgameRTTs: see taper.

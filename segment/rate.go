@@ -313,10 +313,11 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 	}
 	if w := l.window; w != nil {
 		size, step := w.Size, w.Step
-		if pl := l.policy.Planned; pl > v.Workers && !l.policy.NoJoin && step > 1 {
-			// The connections join ranges planned for more of them
+		if step > 1 {
+			// Connections that join ranges planned for more of them
 			// (Policy.Planned): the bound moves by what they take.
-			step = step * int64(pl) / int64(v.Workers)
+			num, den := l.policy.planRatio(v.Workers)
+			step = step * num / den
 		}
 		if w.Elastic {
 			// Two rounds of the requests a long path makes (see

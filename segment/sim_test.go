@@ -41,9 +41,16 @@ type simLink struct {
 	// hash is how fast the lead's consumer takes the prefix, bytes/s (the
 	// hash of a file, told to the policy as Window.Rate); 0: at once. The
 	// download ends when it has taken the last byte.
-	hash    float64
+	hash float64
+	// planned, if above conns, is how many connections the ranges are
+	// planned for (-c auto settled below the 16 it plans for): the
+	// policy joins them (Policy.Planned), the lead moves by what it joins.
+	planned int
 	changeT float64 // changeTime, once computed
 }
+
+// planFor is how many connections the ranges are planned for.
+func (k simLink) planFor() int { return max(k.conns, k.planned) }
 
 // segs is the planned range size: initialSegs, else SegmentSize, within
 // what a window allows (as download's prepareSink plans them).
@@ -51,7 +58,7 @@ func (k simLink) segs() int64 {
 	if k.initialSegs > 0 {
 		return k.initialSegs
 	}
-	segs := SegmentSize(k.size, k.conns)
+	segs := SegmentSize(k.size, k.planFor())
 	if k.window > 0 {
 		segs = min(segs, max(k.window/int64(2*k.conns), MinPiece))
 	}
@@ -77,6 +84,9 @@ func (k simLink) String() string {
 	}
 	if k.hash > 0 {
 		s += fmt.Sprintf(", hashed at %s/s", fmtSize(int64(k.hash)))
+	}
+	if k.planned > k.conns {
+		s += fmt.Sprintf(", ranges planned for %d", k.planned)
 	}
 	return s
 }
@@ -214,7 +224,7 @@ func simulate(k simLink) (simResult, error) {
 		k.changeT = k.changeTime()
 	}
 	ideal := k.ideal()
-	led := NewLedger(k.size, Split(k.size, k.segs()), Policy{})
+	led := NewLedger(k.size, Split(k.size, k.segs()), Policy{Planned: k.planned})
 	led.setWorkers(k.conns)
 	// The reader of a stream takes each byte as soon as the prefix holds
 	// it: the window's end moves with the prefix.
@@ -223,7 +233,7 @@ func simulate(k simLink) (simResult, error) {
 		led.SetWindow(Window{Consumed: func() int64 { return drained }, Size: k.window})
 	} else if k.lead {
 		step := max(k.segs(), MinPiece)
-		w := Window{Consumed: func() int64 { return drained }, Size: max(64<<20, 2*int64(k.conns)*step),
+		w := Window{Consumed: func() int64 { return drained }, Size: max(64<<20, 2*int64(k.planFor())*step),
 			Step: step, Elastic: true}
 		if k.hash > 0 && os.Getenv("BLIND") == "" {
 			w.Rate = func() float64 { return k.hash }
@@ -569,7 +579,7 @@ func checkBounds(k simLink, r simResult) error {
 		// The hash takes the prefix in order: it may have up to the
 		// lead (twice, past a lagging front) and the last period's
 		// writes left when the last byte arrives.
-		lead := max(64<<20, 2*int64(k.conns)*max(k.segs(), MinPiece),
+		lead := max(64<<20, 2*int64(k.planFor())*max(k.segs(), MinPiece),
 			int64(k.sumRates()*lat*2*coalesceRTTs)) // Window.Elastic
 		slack += float64(min(k.size, 2*lead))/k.hash + max(flushAfter.Seconds(), r.ideal/400)
 	}
@@ -629,6 +639,11 @@ func TestSimulatorTable(t *testing.T) {
 		{size: 1 << 30, conns: 16, rate: 25e6, lat: ms / 2, lead: true, hash: 1.7e9},  // /paced/
 		{size: 1 << 30, conns: 4, rate: 300e6, lat: ms / 10, lead: true, hash: 1.7e9}, // /fast/
 		{size: 4 << 30, conns: 8, rate: 60e6, lat: 30 * ms, lead: true, hash: 400e6},  // a slower hash (-z)
+		// -c auto settled at 8 of the 16 connections its ranges were
+		// planned for: loopback, the slow cap, a long path.
+		{size: 1 << 30, conns: 8, rate: 130e6, lat: ms / 10, lead: true, hash: 1.7e9, planned: 16},
+		{size: 64 << 20, conns: 8, rate: 400e3, lat: ms, lead: true, planned: 16},
+		{size: 1 << 30, conns: 8, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.7e9, planned: 16},
 	}
 	for _, k := range cases {
 		t.Run(k.String(), func(t *testing.T) {
@@ -697,7 +712,10 @@ func randomLink(rng *rand.Rand) simLink {
 	case 3:
 		k.dropEvery = 3 + rng.IntN(20)
 	}
-	k.lead = true                            // a download to a file
+	k.lead = true // a download to a file
+	if k.conns < 16 && rng.IntN(4) == 0 {
+		k.planned = 16 // -c auto settled below what it planned for
+	}
 	if rng.IntN(2) == 0 && k.changeBy == 0 { // (a changed cap would move the hash-bound ideal)
 		k.hash = logU(100e6, 4e9) // SHA-256 without and with SHA-NI, or a decompressor after it
 		// Keep a case cheap: idle connections look every few
