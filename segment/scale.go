@@ -40,9 +40,11 @@ type Scaler struct {
 	t0      time.Time
 	b0      int64
 	cpu0    CPUSample
-	// The last finished measurement: prevN connections moved prevRate.
+	// The last finished measurement: prevN connections moved prevRate,
+	// with the machine's CPU prevBusy busy (-1 unknown).
 	prevN    int
 	prevRate float64
+	prevBusy float64
 
 	reason string // why the count is what it is, for events and the verdict
 }
@@ -122,9 +124,13 @@ func (s *Scaler) Observe(now time.Time, received int64, lat time.Duration, cpu C
 //     all of the CPU grew with the rate; the hash and other processes do
 //     not all, and a window of 30-40 ms reads /proc/stat's 10 ms ticks
 //     coarsely: on this 2-core machine loopback at 8 connections read
-//     0.67-0.89.) But after a doubling that brought its full share (the
-//     server caps each connection) only at cpuFull: on /paced/, 32
-//     connections read 0.67-0.85, and 64 were 10% faster.
+//     0.67-0.89.) But only at cpuFull after a doubling that brought its
+//     full share from under cpuBound (the server caps each connection:
+//     on /paced/, 32 connections read 0.67-0.85, and 64 were 10%
+//     faster), and at the
+//     first measurement, whose window holds the start's own work (over
+//     HTTPS, 8 TLS handshakes: /paced/ stopped at 8 connections, 5.2 s,
+//     in 4 of 6 runs, where 64 take 1.7 s).
 //   - A quadrupling, which assumes the rate can at least double, is tried
 //     only under quadBelow busy: the CPU has room for twice the rate.
 //     Otherwise the count doubles. On loopback, one noisy window (the
@@ -156,13 +162,17 @@ func (s *Scaler) decide(now time.Time, rate, busy float64) (int, bool) {
 	// A doubling that brought its full share (linear scaling: the
 	// connections are capped each, not the link) is followed by a
 	// quadrupling: fewer steps to the plateau.
-	linear := s.prevN > 0 && (rate-s.prevRate)/float64(s.n-s.prevN) >= linearGain*s.prevRate/float64(s.prevN)
+	first := s.prevN == 0
+	linear := !first && (rate-s.prevRate)/float64(s.n-s.prevN) >= linearGain*s.prevRate/float64(s.prevN)
 	factor := 2
 	if linear && busy < quadBelow { // (-1, unknown, included)
 		factor = 4
 	}
-	s.prevN, s.prevRate = s.n, rate
-	if busy >= cpuFull || (busy >= cpuBound && !linear) {
+	// A full share from a machine already at cpuBound is not the
+	// server's cap but noise: the CPU could not have taken it.
+	capped := linear && s.prevBusy < cpuBound
+	s.prevN, s.prevRate, s.prevBusy = s.n, rate, busy
+	if busy >= cpuFull || (busy >= cpuBound && !capped && !first) {
 		// The machine has no CPU left for more connections: they
 		// would share it, not add to it.
 		s.done = true
