@@ -47,36 +47,69 @@ func (c *connState) headers(l *Ledger, sent, wrote, now time.Time) {
 	l.observeLatency(now.Sub(sent), now.Sub(wrote))
 }
 
-// finish folds the request that ended at now into the history. A request
-// too short to measure well (under minMeasured bytes and 4 observation
-// periods) may raise it at most twofold: a server that paces each
-// connection sends the first tens of kilobytes of a response at once, and a
-// 64 KiB range over HTTPS measured at 8.6 MB/s on a 400 KB/s connection
-// made it take 14 MiB in the end game.
+// finish folds the request that ended at now into the history: the
+// history becomes the request's final estimate (see blend), in which a long
+// request's own bytes outweigh what came before.
+//
+// A request too short to measure well (under minMeasured bytes and 4
+// observation periods) may raise a history at most twofold: a server that
+// paces each connection sends the first part of a response at once (nginx's
+// limit_rate, a second's worth), so a short range arrives at memory speed.
+// A 64 KiB range over HTTPS measured at 8.6 MB/s on a 400 KB/s connection
+// made it take 14 MiB in the end game. With no history yet, such a request
+// sets it, however fast: ranges cut short as -c auto added connections
+// measured 50 MB/s to 1.3 GB/s on 400 KB/s ones (the burst in 0.3-8 ms);
+// blend's fading prior is what keeps that from lasting. (Not setting one
+// was tried: on files short against the latency, where every request is
+// short, rates stayed unknown and the simulator's random links ran up to
+// 6x their ideal.)
 func (c *connState) finish(arrived int64, now time.Time, lat time.Duration) {
 	if !c.hdr.IsZero() {
 		el := now.Sub(c.hdr)
-		short := arrived < minMeasured && el < 4*observeFor(lat)
-		if el > 0 && (arrived > 0 || el > 50*time.Millisecond) {
-			r := float64(arrived) / el.Seconds()
-			if short && c.hist > 0 {
-				r = min(r, 2*c.hist)
+		tau := observeFor(lat)
+		short := arrived < minMeasured && el < 4*tau
+		switch {
+		case el <= 0 || arrived == 0 && el <= 50*time.Millisecond:
+			// Nothing to measure.
+		case c.hist == 0:
+			c.hist = float64(arrived) / el.Seconds()
+		default:
+			got := float64(arrived)
+			if short {
+				got = min(got, 2*c.hist*el.Seconds())
 			}
-			if c.hist == 0 {
-				c.hist = r
-			} else {
-				c.hist = (c.hist + r) / 2
-			}
+			c.hist = max(blend(c.hist, tau, got, el), minRate)
 		}
 	}
 	c.cur = nil
 }
 
+// blend is the rate of got bytes over el, with a prior rate hist standing
+// in for the first tau: (hist·w + got) / (w + el), w = tau·e^(−el/tau). The
+// prior's weight fades within a few tau, so a history wrong by any factor
+// (one short response measured at memory speed) gives way to what the
+// request shows: with weight tau, not fading, one a thousandfold too high
+// still read a hundredfold too high after 4 s of 400 KB/s.
+func blend(hist float64, tau time.Duration, got float64, el time.Duration) float64 {
+	x := el.Seconds() / tau.Seconds()
+	w := tau.Seconds()
+	if x < 40 {
+		w *= math.Exp(-x)
+	} else {
+		w = 0
+	}
+	return (hist*w + got) / (w + el.Seconds())
+}
+
+// minRate is the least history a connection keeps once measured (a history
+// of 0 means unknown): bytes/s.
+const minRate = 1
+
 // rate is the connection's expected rate at now in bytes/s, or -1 when
 // nothing is known yet. The request in flight is observed from its response
 // headers (or from when they were due), with the history standing in for
-// the first tau of it: rate = (hist·tau + arrived) / (tau + elapsed). A
-// stalled request decays toward zero; a changed cap shows within a few tau.
+// the first tau of it and fading after (blend). A stalled request decays
+// toward zero; a changed cap shows within a few tau.
 func (c *connState) rate(now time.Time, lat time.Duration) float64 {
 	tau := observeFor(lat)
 	if c.cur == nil {
@@ -99,7 +132,7 @@ func (c *connState) rate(now time.Time, lat time.Duration) float64 {
 		return -1
 	}
 	if c.hist > 0 {
-		return (c.hist*tau.Seconds() + got) / (tau + el).Seconds()
+		return blend(c.hist, tau, got, el)
 	}
 	if el < tau {
 		return -1

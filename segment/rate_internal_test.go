@@ -32,3 +32,45 @@ func TestThroughput(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryGivesWay: a connection's history, however wrong, gives way
+// to what its request shows within a few observation periods, while it
+// runs and in the history it leaves. The case is the one -c auto met on
+// nginx's limit_rate at 400 KB/s: a range cut short as connections were
+// added had arrived in the server's first burst, in 0.3 ms, and measured
+// 1 GB/s; the connection's next range, 4 MiB at 400 KB/s, still read 100
+// MB/s after 4 s, so nobody split it and the download took 9-14 s, not 2.
+func TestHistoryGivesWay(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	lat := 10 * time.Millisecond // tau = 40 ms
+	const real = 400e3
+	for _, hist := range []float64{1e9, 1e3} { // a thousandfold too high, or too low
+		c := connState{hist: hist}
+		ls := &Lease{}
+		c.start(ls, t0)
+		c.hdr = t0.Add(lat)
+		var at time.Duration
+		for _, el := range []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, 4 * time.Second} {
+			ls.arrived.Store(int64(real * el.Seconds()))
+			at = lat + el
+			r := c.rate(t0.Add(at), lat)
+			if el >= 500*time.Millisecond && (r > 1.2*real || r < real/1.2) {
+				t.Fatalf("history %.0f B/s: after %v at %.0f B/s the rate reads %.0f", hist, el, real, r)
+			}
+		}
+		c.finish(ls.arrived.Load(), t0.Add(at), lat)
+		if c.hist > 1.2*real || c.hist < real/1.2 {
+			t.Fatalf("history %.0f B/s: after a 4 s request at %.0f B/s the history is %.0f", hist, real, c.hist)
+		}
+	}
+	// A short request leaves a known history near where it was (at most
+	// twofold up), and a long one replaces it.
+	c := connState{hist: real}
+	c.start(&Lease{}, t0)
+	c.hdr = t0
+	c.finish(300e3, t0.Add(300*time.Microsecond), lat)
+	if c.hist > 2*real {
+		t.Fatalf("a 300 kB burst in 0.3 ms raised a %.0f B/s history to %.0f", real, c.hist)
+	}
+}

@@ -46,7 +46,48 @@ type simLink struct {
 	// planned for (-c auto settled below the 16 it plans for): the
 	// policy joins them (Policy.Planned), the lead moves by what it joins.
 	planned int
+	// burst is how many seconds of its cap a connection's response sends
+	// at once, at its headers (nginx's limit_rate lets a response send a
+	// second's worth ahead; token buckets do the like): a short range
+	// arrives far faster than the cap.
+	burst float64
+	// burstOnce: only a connection's first response (a fresh TCP
+	// connection's) has the burst.
+	burstOnce bool
+	// ramp, if set, is -c auto's count over time: it starts at ramp[0].n
+	// connections and moves to each step's n at its time (the last step
+	// should reach conns). The connections above the count wait.
+	ramp    []simStep
 	changeT float64 // changeTime, once computed
+}
+
+// simStep is a change of the connection count at virtual second at.
+type simStep struct {
+	at float64
+	n  int
+}
+
+// autoRamp is -c auto's search as it goes on a capped link: 8
+// connections, 16 a measurement later, then the most it may use.
+func autoRamp(conns int) []simStep {
+	return []simStep{{0, min(8, conns)}, {0.043, min(16, conns)}, {0.103, conns}}
+}
+
+// workersAt is how many connections fetch at virtual second t, and when
+// that changes next (+Inf: never).
+func (k simLink) workersAt(t float64) (int, float64) {
+	n, next := k.conns, math.Inf(1)
+	for i, st := range k.ramp {
+		if st.at > t {
+			next = st.at
+			break
+		}
+		n = st.n
+		if i == len(k.ramp)-1 {
+			n = k.conns
+		}
+	}
+	return n, next
 }
 
 // planFor is how many connections the ranges are planned for.
@@ -87,6 +128,18 @@ func (k simLink) String() string {
 	}
 	if k.planned > k.conns {
 		s += fmt.Sprintf(", ranges planned for %d", k.planned)
+	}
+	if k.initialSegs > 0 {
+		s += ", ranges of " + fmtSize(k.initialSegs)
+	}
+	if k.burst > 0 {
+		s += fmt.Sprintf(", %.2gs of cap sent at once", k.burst)
+		if k.burstOnce {
+			s += " by a new connection"
+		}
+	}
+	if len(k.ramp) > 0 {
+		s += ", ramped as -c auto"
 	}
 	return s
 }
@@ -148,7 +201,16 @@ func (k simLink) changeTime() float64 {
 // the start at its cap, no request costing anything.
 func (k simLink) ideal() float64 {
 	sum := k.sumRates()
-	t := float64(k.size) / sum
+	// Each connection's first response sends its burst at once (a
+	// scheduler that makes more requests gets more of them: the bound
+	// does not count on that).
+	t := max(float64(k.size)-k.burst*sum, 0) / sum
+	for i, st := range k.ramp {
+		// The connections a ramp leaves out meanwhile move nothing.
+		if i+1 < len(k.ramp) {
+			t += float64(k.conns-st.n) / float64(k.conns) * (k.ramp[i+1].at - st.at)
+		}
+	}
 	if k.changeBy != 0 {
 		// The bytes moved before the change, then the rest at the new caps.
 		t0 := k.changeTime()
@@ -175,6 +237,7 @@ type simConn struct {
 	lastFlush   float64
 	dropAt      int64 // cut after this many bytes; -1 never
 	stalled     bool
+	bursted     bool // the response's burst (simLink.burst) was sent
 	responses   int
 	wake        float64
 	changed     <-chan struct{}
@@ -210,6 +273,7 @@ type simResult struct {
 	hedges    int
 	dupBudget int64
 	drops     int
+	recycled  int
 	hashTail  float64 // seconds the hash took after the last byte
 }
 
@@ -225,7 +289,8 @@ func simulate(k simLink) (simResult, error) {
 	}
 	ideal := k.ideal()
 	led := NewLedger(k.size, Split(k.size, k.segs()), Policy{Planned: k.planned})
-	led.setWorkers(k.conns)
+	workers, _ := k.workersAt(0)
+	led.setWorkers(workers)
 	// The reader of a stream takes each byte as soon as the prefix holds
 	// it: the window's end moves with the prefix.
 	var drained int64
@@ -270,6 +335,10 @@ func simulate(k simLink) (simResult, error) {
 			want = float64(c.dropAt)
 		}
 		before := int64(c.acc)
+		if !c.bursted {
+			c.bursted = true
+			c.acc += k.burst * k.connRate(c.i, c.lastAdvance)
+		}
 		c.acc += k.connRate(c.i, c.lastAdvance) * (t - c.lastAdvance)
 		if c.acc > want-1e-3 {
 			c.acc = want // float rounding must not leave a byte unsent
@@ -282,6 +351,9 @@ func simulate(k simLink) (simResult, error) {
 	}
 	// release ends c's request with err and makes it idle.
 	release := func(c *simConn, err error) {
+		if simDebug && int64(c.acc) > c.written {
+			fmt.Printf("t=%.6f conn %d releases [%d,%d): %d sent, %d written\n", now, c.i, c.from, c.end, int64(c.acc), c.written)
+		}
 		c.ls.Release(err, at(now), func(int) time.Duration { return 0 })
 		c.ls, c.state = nil, simIdle
 	}
@@ -331,6 +403,10 @@ func simulate(k simLink) (simResult, error) {
 	}
 
 	for step := 0; ; step++ {
+		if n, _ := k.workersAt(now); n != workers {
+			workers = n
+			led.setWorkers(n)
+		}
 		if step > maxSteps {
 			st := ""
 			for _, c := range cs[:min(len(cs), 4)] {
@@ -345,6 +421,9 @@ func simulate(k simLink) (simResult, error) {
 		hmoved := k.hash > 0 && hashTo(now)
 		acted := false
 		for _, c := range cs {
+			if c.i >= workers && c.state == simIdle {
+				continue // left out by the count (a gate's wait)
+			}
 			switch c.state {
 			case simHeaders:
 				if c.hdr > now {
@@ -381,7 +460,15 @@ func simulate(k simLink) (simResult, error) {
 				}
 				switch {
 				case !more:
+					cut := c.from+c.written < c.end
 					release(c, nil)
+					if cut && led.recycle(c.i) {
+						c.bursted = false // a fresh connection
+						// The response was cut short, and the
+						// connection was much slower than the others:
+						// a fresh one is judged afresh (fetch.go).
+						res.recycled++
+					}
 					acted = true
 				case dropped:
 					res.drops++
@@ -410,6 +497,9 @@ func simulate(k simLink) (simResult, error) {
 					c.from, c.end = g.Lease.From(), g.Lease.End()
 					c.sent, c.hdr = now, now+lat
 					c.acc, c.written = 0, 0
+					if !k.burstOnce {
+						c.bursted = false
+					}
 					c.state = simHeaders
 					if simDebug {
 						fmt.Printf("t=%.6f conn %d takes [%d,%d) (%s) hedge=%v\n", now, c.i, c.from, c.end, fmtSize(c.end-c.from), g.Lease.Hedge())
@@ -430,7 +520,7 @@ func simulate(k simLink) (simResult, error) {
 		}
 		done := 0
 		for _, c := range cs {
-			if c.state == simDone {
+			if c.state == simDone || c.i >= workers && c.state == simIdle && led.Done() == k.size {
 				done++
 			}
 		}
@@ -473,6 +563,9 @@ func simulate(k simLink) (simResult, error) {
 		}
 		if k.changeBy != 0 && now < k.changeTime() {
 			next = min(next, k.changeTime())
+		}
+		if _, at := k.workersAt(now); at > now {
+			next = min(next, at)
 		}
 		if math.IsInf(next, 1) {
 			return res, fmt.Errorf("stuck at t=%.3fs: no connection has anything to wait for", now)
@@ -644,6 +737,21 @@ func TestSimulatorTable(t *testing.T) {
 		{size: 1 << 30, conns: 8, rate: 130e6, lat: ms / 10, lead: true, hash: 1.7e9, planned: 16},
 		{size: 64 << 20, conns: 8, rate: 400e3, lat: ms, lead: true, planned: 16},
 		{size: 1 << 30, conns: 8, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.7e9, planned: 16},
+		// A server that sends a second of its cap at once (nginx's
+		// limit_rate): short ranges arrive at memory speed, long ones
+		// at the cap.
+		{size: 64 << 20, conns: 64, rate: 400e3, lat: ms, lead: true, hash: 1.7e9, burst: 1},
+		{size: 64 << 20, conns: 16, rate: 400e3, lat: ms, lead: true, hash: 1.7e9, burst: 1},
+		{size: 64 << 20, conns: 8, rate: 400e3, lat: ms, lead: true, hash: 1.7e9, planned: 16, burst: 1},
+		{size: 1 << 30, conns: 16, rate: 25e6, lat: ms / 2, lead: true, hash: 1.7e9, burst: 1},
+		{size: 8 << 20, conns: 32, rate: 50e3, lat: 30 * ms, lead: true, burst: 1},
+		{size: 64 << 20, conns: 64, rate: 400e3, lat: ms, lead: true, burst: 1, initialSegs: 256 << 10},
+		{size: 64 << 20, conns: 16, rate: 400e3, lat: ms, lead: true, burst: 1, initialSegs: 128 << 10},
+		// -c auto's ramp on such a server: 8, 16, then 64 connections
+		// (the planned ranges split as connections join).
+		{size: 64 << 20, conns: 64, rate: 400e3, lat: ms, lead: true, hash: 1.7e9, burst: 1, burstOnce: true, planned: 16, ramp: autoRamp(64)},
+		{size: 64 << 20, conns: 64, rate: 400e3, lat: 5 * ms, lead: true, hash: 1.7e9, burst: 1, burstOnce: true, planned: 16, ramp: autoRamp(64)},
+		{size: 1 << 30, conns: 64, rate: 25e6, lat: ms / 2, lead: true, hash: 1.7e9, burst: 1, burstOnce: true, planned: 16, ramp: autoRamp(64)},
 	}
 	for _, k := range cases {
 		t.Run(k.String(), func(t *testing.T) {
@@ -663,7 +771,7 @@ func TestSimulatorTable(t *testing.T) {
 					err = fmt.Errorf("took %.4fs with the hash the slower lane (%.4fs alone), limit %.4fs", r.seconds, float64(k.size)/k.hash, limit)
 				}
 			}
-			if err == nil && k.hash > k.sumRates() {
+			if err == nil && k.hash > k.sumRates() && k.burst == 0 {
 				// With the link the slower lane: two latencies, and
 				// what arrives in two flush periods (the simulated
 				// connections tell the ledger of their writes once a
@@ -675,8 +783,8 @@ func TestSimulatorTable(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v: %v", k, err)
 			}
-			t.Logf("hash tail %.4fs, %.4f x ideal, sent %.4f x size, %d requests, %d splits, %d hedges",
-				r.hashTail, r.seconds/r.ideal, float64(r.sent)/float64(k.size), r.requests, r.splits, r.hedges)
+			t.Logf("hash tail %.4fs, %.4f x ideal, sent %.4f x size, %d requests, %d splits, %d hedges, %d recycled",
+				r.hashTail, r.seconds/r.ideal, float64(r.sent)/float64(k.size), r.requests, r.splits, r.hedges, r.recycled)
 		})
 	}
 }
