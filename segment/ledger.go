@@ -654,7 +654,7 @@ func (l *Ledger) recycle(conn int) bool {
 	if me <= 0 || n == 0 || me*slowFactor >= sum/float64(n) {
 		return false
 	}
-	l.conns[conn].hist = 0
+	l.conns[conn].hist, l.conns[conn].histFor = 0, 0
 	l.conns[conn].recycled = true
 	return true
 }

@@ -43,33 +43,49 @@ func TestThroughput(t *testing.T) {
 func TestHistoryGivesWay(t *testing.T) {
 	t.Parallel()
 	t0 := time.Unix(1000, 0)
-	lat := 10 * time.Millisecond // tau = 40 ms
 	const real = 400e3
-	for _, hist := range []float64{1e9, 1e3} { // a thousandfold too high, or too low
-		c := connState{hist: hist}
+	for _, k := range []struct {
+		hist    float64
+		histFor time.Duration // what the history was observed over
+		lat     time.Duration // tau = 4 lat
+	}{
+		{1e9, 300 * time.Microsecond, 10 * time.Millisecond}, // a burst: a thousandfold too high
+		{1e9, 300 * time.Microsecond, 100 * time.Millisecond},
+		{1e9, time.Second, 10 * time.Millisecond},   // long observed, yet wrong now
+		{1e3, time.Second, 10 * time.Millisecond},   // a thousandfold too low
+		{1e3, time.Second, 100 * time.Millisecond},
+	} {
+		hist, lat := k.hist, k.lat
+		c := connState{hist: hist, histFor: k.histFor}
 		ls := &Lease{}
 		c.start(ls, t0)
 		c.hdr = t0.Add(lat)
 		var at time.Duration
-		for _, el := range []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, 4 * time.Second} {
+		for _, el := range []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, 1200 * time.Millisecond, 4 * time.Second} {
 			ls.arrived.Store(int64(real * el.Seconds()))
 			at = lat + el
 			r := c.rate(t0.Add(at), lat)
-			if el >= 500*time.Millisecond && (r > 1.2*real || r < real/1.2) {
-				t.Fatalf("history %.0f B/s: after %v at %.0f B/s the rate reads %.0f", hist, el, real, r)
+			// A long-observed history fades within a dozen latencies;
+			// a burst's weighs next to nothing from the start.
+			settled := el >= 12*lat || k.histFor < time.Millisecond && el >= time.Second
+			if el >= 500*time.Millisecond && settled && (r > 1.2*real || r < real/1.2) {
+				t.Fatalf("%+v: after %v at %.0f B/s the rate reads %.0f", k, el, real, r)
 			}
 		}
 		c.finish(ls.arrived.Load(), t0.Add(at), lat)
+		if c.histFor <= 0 {
+			t.Fatalf("%+v: no observation time kept with the history", k)
+		}
 		if c.hist > 1.2*real || c.hist < real/1.2 {
 			t.Fatalf("history %.0f B/s: after a 4 s request at %.0f B/s the history is %.0f", hist, real, c.hist)
 		}
 	}
 	// A short request leaves a known history near where it was (at most
 	// twofold up), and a long one replaces it.
-	c := connState{hist: real}
+	c := connState{hist: real, histFor: time.Second}
 	c.start(&Lease{}, t0)
 	c.hdr = t0
-	c.finish(300e3, t0.Add(300*time.Microsecond), lat)
+	c.finish(300e3, t0.Add(300*time.Microsecond), 10*time.Millisecond)
 	if c.hist > 2*real {
 		t.Fatalf("a 300 kB burst in 0.3 ms raised a %.0f B/s history to %.0f", real, c.hist)
 	}
