@@ -17,9 +17,9 @@ type connState struct {
 	// arrived in 0.3 ms is little evidence); it weighs the history
 	// against a request in flight (blend).
 	histFor time.Duration
-	cur  *Lease  // the request in flight, nil when idle
-	sent time.Time
-	hdr  time.Time // when its response headers arrived; zero before
+	cur     *Lease // the request in flight, nil when idle
+	sent    time.Time
+	hdr     time.Time // when its response headers arrived; zero before
 	// polling: the connection is idle and looks again on a timer (one of
 	// the Ledger's pollers).
 	polling bool

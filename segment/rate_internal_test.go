@@ -51,8 +51,8 @@ func TestHistoryGivesWay(t *testing.T) {
 	}{
 		{1e9, 300 * time.Microsecond, 10 * time.Millisecond}, // a burst: a thousandfold too high
 		{1e9, 300 * time.Microsecond, 100 * time.Millisecond},
-		{1e9, time.Second, 10 * time.Millisecond},   // long observed, yet wrong now
-		{1e3, time.Second, 10 * time.Millisecond},   // a thousandfold too low
+		{1e9, time.Second, 10 * time.Millisecond}, // long observed, yet wrong now
+		{1e3, time.Second, 10 * time.Millisecond}, // a thousandfold too low
 		{1e3, time.Second, 100 * time.Millisecond},
 	} {
 		hist, lat := k.hist, k.lat
