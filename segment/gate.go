@@ -18,6 +18,7 @@ type gate struct {
 	changed chan struct{} // closed when the count changes
 	onScale func(n int, reason string)
 	led     *Ledger
+	reach   int // the scaler's Reach, as the ledger was last told
 	// shrink is called when the count goes down: the client's idle
 	// connections are closed, so that the server sees only those in use
 	// (one that limits clients counts idle ones too).
@@ -79,6 +80,10 @@ func (g *gate) observe(now time.Time, received int64) {
 		cpu = SampleCPU()
 	}
 	g.apply(g.s.Observe(now, received, lat, cpu))
+	if g.reach != g.s.Reach() {
+		g.reach = g.s.Reach()
+		g.led.setGrowTo(g.reach)
+	}
 }
 
 // failed tells the scaler of a failed request: a refusal (429, 503) caps

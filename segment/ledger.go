@@ -120,6 +120,7 @@ type Ledger struct {
 	window     *Window  // nil: none (SetWindow)
 	conns      []connState
 	workers    int           // connections fetching (set by Fetch)
+	growTo     int           // the count -c auto's search may still reach; 0 once settled
 	latency    time.Duration // see observeLatency
 	minLatency time.Duration // the least latency seen
 	agg        throughput    // what the connections deliver together
@@ -620,6 +621,14 @@ func (l *Ledger) minLatencyNow() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.minLatency
+}
+
+// setGrowTo records the count -c auto's search may still reach (0: none,
+// the count is settled).
+func (l *Ledger) setGrowTo(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.growTo = n
 }
 
 func (l *Ledger) setWorkers(n int) {

@@ -176,6 +176,19 @@ func (p Policy) taper(v *View) int64 {
 	if lim, ok := consumerCap(v); ok {
 		join = min(join, lim)
 	}
+	if v.GrowTo > v.Workers {
+		// While -c auto's search may add connections, a request joins
+		// no more than a share for the count it may reach (in whole
+		// planned ranges): those that come take pending ranges, not
+		// splits of long ones in flight. At 30 ms, 8 connections took
+		// 39-65 MiB each at 0.2 s (64 latencies' worth, a 16th of what
+		// was pending); the 56 that came at 1 s split them, all ended
+		// together at 1.76 s, and the hash, held at the front, had 1 GiB
+		// left: 0.67 s.
+		piece := max(v.Pending.End-v.Pending.Start, p.MinPiece)
+		lim := v.PendingBytes / int64(2*v.GrowTo)
+		join = min(join, max((lim+piece-1)/piece*piece, left))
+	}
 	want := max(left, join)
 	if v.Workers < 2 {
 		return want

@@ -201,7 +201,10 @@ func stallGrace(lat time.Duration) time.Duration {
 type View struct {
 	Now     time.Time
 	Conn    int
-	Workers int           // connections fetching
+	Workers int // connections fetching
+	// GrowTo is how many connections -c auto's search may still add up
+	// to (0: the count is settled, or fixed).
+	GrowTo  int
 	Latency time.Duration // request latency (sent to headers); 0 unknown
 	// MinLatency is the least request latency seen: the round trip of the
 	// path without the server's queueing.
@@ -270,7 +273,7 @@ type ActiveView struct {
 // viewLocked builds the policy's view for connection conn at now, and
 // returns the pieces behind its Pending and Active entries.
 func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
-	v := View{Now: now, Conn: conn, Workers: max(l.workers, 1), Latency: l.latency, MinLatency: l.minLatency, Complete: l.frontier == nil}
+	v := View{Now: now, Conn: conn, Workers: max(l.workers, 1), GrowTo: l.growTo, Latency: l.latency, MinLatency: l.minLatency, Complete: l.frontier == nil}
 	if v.Complete {
 		return v, nil, nil
 	}

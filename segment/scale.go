@@ -80,6 +80,14 @@ func NewScaler(limit int, now time.Time) *Scaler {
 // N is how many connections may fetch now.
 func (s *Scaler) N() int { return s.n }
 
+// Reach is the count the search may still reach: 0 once settled.
+func (s *Scaler) Reach() int {
+	if s.done {
+		return 0
+	}
+	return s.ceiling
+}
+
 // Reason says why the count is what it is.
 func (s *Scaler) Reason() string { return s.reason }
 
@@ -90,8 +98,8 @@ func (s *Scaler) Settled() bool { return s.done }
 // window is how long a measurement runs: long against the request
 // latency, at least 30 ms; settle is how long new connections get to
 // start before it opens.
-func window(lat time.Duration) time.Duration { return max(30*time.Millisecond, 32*lat) }
-func settle(lat time.Duration) time.Duration { return max(10*time.Millisecond, 4*lat) }
+func window(lat time.Duration) time.Duration { return max(30*time.Millisecond, 12*lat) }
+func settle(lat time.Duration) time.Duration { return max(10*time.Millisecond, 8*lat) }
 
 // Observe feeds the total bytes received so far at now, with the request
 // latency and the machine's CPU time (a zero CPUSample when unknown), and
@@ -111,7 +119,7 @@ func (s *Scaler) Observe(now time.Time, received int64, lat time.Duration, cpu C
 		return s.n, false
 	}
 	rate := float64(received-s.b0) / el.Seconds()
-	return s.decide(now, rate, BusyShare(s.cpu0, cpu))
+	return s.decide(now, rate, BusyShare(s.cpu0, cpu), lat)
 }
 
 // The machine's CPU, when known, bounds the search: more connections bring
@@ -136,6 +144,12 @@ func (s *Scaler) Observe(now time.Time, received int64, lat time.Duration, cpu C
 //     Otherwise the count doubles. On loopback, one noisy window (the
 //     rates of 30 ms windows there spread 0.9-1.6 GB/s) could make 8 to 16
 //     look linear, and the search went on to 64 connections.
+//
+// longStep: a search step (settle and window) this long or longer is a
+// long path's (20 latencies of 5 ms or more), where the first step may
+// quadruple.
+const longStep = 100 * time.Millisecond
+
 const (
 	cpuBound  = 0.8
 	cpuFull   = 0.95
@@ -143,7 +157,7 @@ const (
 )
 
 // decide applies what a finished measurement at the current count found.
-func (s *Scaler) decide(now time.Time, rate, busy float64) (int, bool) {
+func (s *Scaler) decide(now time.Time, rate, busy float64, lat time.Duration) (int, bool) {
 	old := s.n
 	switch {
 	case s.prevN == 0:
@@ -166,6 +180,14 @@ func (s *Scaler) decide(now time.Time, rate, busy float64) (int, bool) {
 	linear := !first && (rate-s.prevRate)/float64(s.n-s.prevN) >= linearGain*s.prevRate/float64(s.prevN)
 	factor := 2
 	if linear && busy < quadBelow { // (-1, unknown, included)
+		factor = 4
+	}
+	if first && busy < quadBelow && settle(lat)+window(lat) >= longStep {
+		// On a long path a step costs 20 latencies at the smaller
+		// count: at 30 ms, 8 connections for 0.45 s and 16 for 0.6 s
+		// more, where 32 took 1.7 s for 1 GiB and -c auto 2.5 s. The
+		// first step skips a doubling while the CPU has room; if the
+		// link was full at the start, the next measurement goes back.
 		factor = 4
 	}
 	// A full share from a machine already at cpuBound is not the

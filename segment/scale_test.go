@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -20,9 +21,15 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 		perConn, total   float64
 		cpuRate, cpuBase float64
 		lat              time.Duration
+		// slowStart: each connection starts a latency after the count
+		// lets it in and moves, a latency later, 14.6 kB (TCP's first
+		// window of 10 segments) per latency, doubling each latency
+		// up to perConn.
+		slowStart        bool
 		max, refuseAbove int
 		wantMin, wantMax int           // the settled count
 		within           time.Duration // settled by then
+		reach            time.Duration // if set, at wantMin connections by then
 	}{
 		{name: "capped per connection, 1 GB/s link", perConn: 25 * mb, total: 1000 * mb, max: 64, wantMin: 32, wantMax: 64, within: time.Second},
 		{name: "capped per connection, 400 MB/s link", perConn: 25 * mb, total: 400 * mb, max: 64, wantMin: 16, wantMax: 32, within: time.Second},
@@ -36,6 +43,15 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 		{name: "uncapped loopback", perConn: 2000 * mb, total: 1000 * mb, max: 64, wantMin: 4, wantMax: 8, within: time.Second},
 		{name: "refuses more than 6", perConn: 25 * mb, total: 1000 * mb, max: 64, refuseAbove: 6, wantMin: 1, wantMax: 6, within: time.Second},
 		{name: "30 ms away", perConn: 10 * mb, total: 1000 * mb, lat: 30 * time.Millisecond, max: 64, wantMin: 64, wantMax: 64, within: 8 * time.Second},
+		// The delay proxy's link (1 MiB windows, 30 ms), with TCP's
+		// slow start: 16 connections take the 600 MB/s, and the
+		// search must reach them within a second.
+		{name: "30 ms away, slow start", perConn: 35 * mb, total: 600 * mb, lat: 30 * time.Millisecond, slowStart: true, max: 64, wantMin: 16, wantMax: 64, within: 4 * time.Second, reach: 700 * time.Millisecond},
+		{name: "30 ms away, slow start, 1 GB/s", perConn: 35 * mb, total: 1000 * mb, lat: 30 * time.Millisecond, slowStart: true, max: 64, wantMin: 32, wantMax: 64, within: 4 * time.Second, reach: 1500 * time.Millisecond},
+		// A long path whose link 8 connections fill: the first step's
+		// quadrupling (a long step) is undone.
+		{name: "30 ms away, slow start, full at 8", perConn: 35 * mb, total: 250 * mb, lat: 30 * time.Millisecond, slowStart: true, max: 64, wantMin: 8, wantMax: 8, within: 2 * time.Second},
+		{name: "100 ms away, slow start", perConn: 10 * mb, total: 1000 * mb, lat: 100 * time.Millisecond, slowStart: true, max: 64, wantMin: 64, wantMax: 64, within: 12 * time.Second, reach: 6 * time.Second},
 		{name: "50 KB/s each", perConn: 50e3, total: 1000 * mb, max: 16, wantMin: 16, wantMax: 16, within: time.Second},
 		{name: "one connection at most", perConn: 25 * mb, total: 1000 * mb, max: 1, wantMin: 1, wantMax: 1, within: 100 * time.Millisecond},
 	} {
@@ -45,16 +61,29 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 			s := NewScaler(tc.max, now)
 			var got float64
 			var cpu CPUSample
-			var settledAt time.Duration
+			var settledAt, reachedAt time.Duration
 			peak := s.N()
+			var began []time.Time // when each connection was let in
 			for step := time.Duration(0); step < 20*time.Second; step += 5 * time.Millisecond {
 				n := s.N()
+				for len(began) < n {
+					began = append(began, now)
+				}
 				if tc.refuseAbove > 0 && n > tc.refuseAbove {
 					s.Refused(now, now)
 					now = now.Add(time.Millisecond)
 					continue
 				}
 				rate := min(float64(n)*tc.perConn, tc.total)
+				if tc.slowStart {
+					sum := 0.0
+					for _, b := range began[:n] {
+						if rtts := now.Sub(b).Seconds()/tc.lat.Seconds() - 2; rtts >= 0 {
+							sum += min(tc.perConn, 14600/tc.lat.Seconds()*math.Exp2(rtts))
+						}
+					}
+					rate = min(sum, tc.total)
+				}
 				got += rate * 0.005
 				if tc.cpuRate > 0 {
 					cpu.OK = true
@@ -64,6 +93,9 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 				now = now.Add(5 * time.Millisecond)
 				s.Observe(now, int64(got), tc.lat, cpu)
 				peak = max(peak, s.N())
+				if s.N() >= tc.wantMin && reachedAt == 0 {
+					reachedAt = step
+				}
 				if s.Settled() && settledAt == 0 {
 					settledAt = step
 				}
@@ -74,10 +106,13 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 			if settledAt > tc.within {
 				t.Errorf("settled after %v, want within %v", settledAt, tc.within)
 			}
+			if tc.reach > 0 && reachedAt > tc.reach {
+				t.Errorf("reached %d connections after %v, want within %v", tc.wantMin, reachedAt, tc.reach)
+			}
 			if peak > tc.max {
 				t.Errorf("allowed %d connections, more than the maximum %d", peak, tc.max)
 			}
-			t.Logf("%d connections after %v: %s", s.N(), settledAt, s.Reason())
+			t.Logf("%d connections after %v (%d after %v): %s", s.N(), settledAt, tc.wantMin, reachedAt, s.Reason())
 		})
 	}
 }

@@ -291,6 +291,9 @@ func simulate(k simLink) (simResult, error) {
 	led := NewLedger(k.size, Split(k.size, k.segs()), Policy{Planned: k.planned})
 	workers, _ := k.workersAt(0)
 	led.setWorkers(workers)
+	if workers < k.conns {
+		led.setGrowTo(k.conns) // the search may reach them all
+	}
 	// The reader of a stream takes each byte as soon as the prefix holds
 	// it: the window's end moves with the prefix.
 	var drained int64
@@ -403,9 +406,12 @@ func simulate(k simLink) (simResult, error) {
 	}
 
 	for step := 0; ; step++ {
-		if n, _ := k.workersAt(now); n != workers {
+		if n, at := k.workersAt(now); n != workers {
 			workers = n
 			led.setWorkers(n)
+			if math.IsInf(at, 1) {
+				led.setGrowTo(0) // settled
+			}
 		}
 		if step > maxSteps {
 			st := ""
@@ -752,6 +758,9 @@ func TestSimulatorTable(t *testing.T) {
 		{size: 64 << 20, conns: 64, rate: 400e3, lat: ms, lead: true, hash: 1.7e9, burst: 1, burstOnce: true, planned: 16, ramp: autoRamp(64)},
 		{size: 64 << 20, conns: 64, rate: 400e3, lat: 5 * ms, lead: true, hash: 1.7e9, burst: 1, burstOnce: true, planned: 16, ramp: autoRamp(64)},
 		{size: 1 << 30, conns: 64, rate: 25e6, lat: ms / 2, lead: true, hash: 1.7e9, burst: 1, burstOnce: true, planned: 16, ramp: autoRamp(64)},
+		// -c auto on the delay proxy's link (1 MiB per 30 ms): 8
+		// connections for 0.46 s, then 32.
+		{size: 1 << 30, conns: 32, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.7e9, planned: 16, ramp: []simStep{{0, 8}, {0.46, 32}}},
 	}
 	for _, k := range cases {
 		t.Run(k.String(), func(t *testing.T) {
