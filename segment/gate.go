@@ -79,7 +79,7 @@ func (g *gate) observe(now time.Time, received int64) {
 		// need to read /proc/stat every 10 ms to the end.)
 		cpu = SampleCPU()
 	}
-	g.apply(g.s.Observe(now, received, lat, cpu))
+	g.apply(g.s.ObserveReady(now, received, lat, cpu, g.led.started(g.s.N())))
 	if g.reach != g.s.Reach() {
 		g.reach = g.s.Reach()
 		g.led.setGrowTo(g.reach)

@@ -623,6 +623,19 @@ func (l *Ledger) minLatencyNow() time.Duration {
 	return l.minLatency
 }
 
+// started reports whether each of the first n connections has had a
+// response under way (its headers received, now or before).
+func (l *Ledger) started(n int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range min(n, len(l.conns)) {
+		if c := &l.conns[i]; c.hist == 0 && c.hdr.IsZero() {
+			return false
+		}
+	}
+	return true
+}
+
 // setGrowTo records the count -c auto's search may still reach (0: none,
 // the count is settled).
 func (l *Ledger) setGrowTo(n int) {

@@ -208,3 +208,47 @@ func TestScalerNoisyLoopback(t *testing.T) {
 	}
 	t.Logf("%d of %d runs tried more than %d connections, %d past 16", grew, runs, AutoStart, over)
 }
+
+// TestScalerWaitsForNewConnections: connections added by a doubling that
+// take a while to start (TLS handshakes on a busy CPU: here 45 ms, more
+// than the settle) must not be measured before their first responses,
+// else their handshakes read as a plateau. The link caps each connection
+// at 25 MB/s; the search must reach 64.
+func TestScalerWaitsForNewConnections(t *testing.T) {
+	t.Parallel()
+	const perConn, handshake = 25e6, 45 * time.Millisecond
+	for _, tell := range []bool{true, false} {
+		now := time.Unix(0, 0)
+		s := NewScaler(64, now)
+		var began []time.Time
+		for range s.N() {
+			began = append(began, now.Add(-handshake)) // the first ones are under way
+		}
+		var got float64
+		for range 400 {
+			n := s.N()
+			for len(began) < n {
+				began = append(began, now)
+			}
+			ready := true
+			rate := 0.0
+			for _, b := range began[:n] {
+				if now.Sub(b) >= handshake {
+					rate += perConn
+				} else {
+					ready = false
+				}
+			}
+			got += rate * 0.005
+			now = now.Add(5 * time.Millisecond)
+			s.ObserveReady(now, int64(got), 100*time.Microsecond, CPUSample{}, ready || !tell)
+		}
+		if tell && s.N() != 64 {
+			t.Errorf("told when the connections started: settled at %d (%s), want 64", s.N(), s.Reason())
+		}
+		if !tell && s.N() == 64 {
+			t.Errorf("not told, the search reached 64 anyway: the case does not test the wait")
+		}
+		t.Logf("told %v: %d connections (%s)", tell, s.N(), s.Reason())
+	}
+}
