@@ -74,7 +74,9 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 // Two fetches sharing a budget of 3 never have more than 3 requests in
-// flight at the origin, and both complete.
+// flight at the origin, and both complete. Each connection is paced at
+// 4 MiB/s, so that a fetch lasts a quarter of a second and the two overlap
+// (at 16 MiB/s, 1 run in 200 saw their requests one at a time).
 func TestBudgetBoundsRequestsAcrossFetches(t *testing.T) {
 	t.Parallel()
 	var gauge origin.Gauge
@@ -86,7 +88,7 @@ func TestBudgetBoundsRequestsAcrossFetches(t *testing.T) {
 	done := make(chan error, 2)
 	for i := range 2 {
 		content := origin.Content{Size: 3<<20 + int64(i), Seed: uint64(i) + 7}
-		srv, err := origin.Start(origin.New(content, origin.WithGauge(&gauge)), origin.WithRatePerConn(16<<20))
+		srv, err := origin.Start(origin.New(content, origin.WithGauge(&gauge)), origin.WithRatePerConn(4<<20))
 		if err != nil {
 			t.Fatal(err)
 		}
