@@ -98,7 +98,9 @@ func (s *Scaler) Settled() bool { return s.done }
 // window is how long a measurement runs: long against the request
 // latency, at least 30 ms; settle is how long new connections get to
 // start before it opens.
-func window(lat time.Duration) time.Duration { return max(30*time.Millisecond, 12*lat) }
+func window(lat time.Duration) time.Duration { return max(minWindow, 12*lat) }
+
+const minWindow = 30 * time.Millisecond
 func settle(lat time.Duration) time.Duration { return max(10*time.Millisecond, 8*lat) }
 
 // settleMax is how long the window waits at most for the new connections'
@@ -129,7 +131,17 @@ func (s *Scaler) ObserveReady(now time.Time, received int64, lat time.Duration, 
 		return s.n, false
 	}
 	el := now.Sub(s.t0)
-	if el < window(lat) {
+	w := window(lat)
+	if s.prevN == 0 && settle(lat)+w >= longStep {
+		// The first measurement on a long path decides little: the
+		// count grows unless the CPU is saturated, and what it reads
+		// is only the next one's baseline (one read low makes the next
+		// step look linear: a step too many, undone by the one after).
+		// A third of the window brings the second count 0.24 s sooner
+		// at 30 ms.
+		w = max(minWindow, w/3)
+	}
+	if el < w {
 		return s.n, false
 	}
 	rate := float64(received-s.b0) / el.Seconds()
