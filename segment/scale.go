@@ -101,6 +101,7 @@ func (s *Scaler) Settled() bool { return s.done }
 func window(lat time.Duration) time.Duration { return max(minWindow, 12*lat) }
 
 const minWindow = 30 * time.Millisecond
+
 func settle(lat time.Duration) time.Duration { return max(10*time.Millisecond, 8*lat) }
 
 // settleMax is how long the window waits at most for the new connections'
