@@ -162,11 +162,10 @@ func (s *Scaler) ObserveReady(now time.Time, received int64, lat time.Duration, 
 //     0.67-0.89.) But only at cpuFull after a doubling that brought its
 //     full share from under cpuBound (the server caps each connection:
 //     on /paced/, 32 connections read 0.67-0.85, and 64 were 10%
-//     faster). (Session 8 excepted the first measurement too, whose
-//     window then held the start's TLS handshakes: /paced/ over HTTPS
-//     stopped at 8 connections, 5.2 s, in 4 of 6 runs, where 64 take 1.7
-//     s. The window now opens only once the connections have responses
-//     under way: ObserveReady.)
+//     faster), and at the
+//     first measurement, whose window holds the start's own work (over
+//     HTTPS, 8 TLS handshakes: /paced/ stopped at 8 connections, 5.2 s,
+//     in 4 of 6 runs, where 64 take 1.7 s).
 //   - A quadrupling, which assumes the rate can at least double, is tried
 //     only under quadBelow busy: the CPU has room for twice the rate.
 //     Otherwise the count doubles. On loopback, one noisy window (the
@@ -222,7 +221,7 @@ func (s *Scaler) decide(now time.Time, rate, busy float64, lat time.Duration) (i
 	// server's cap but noise: the CPU could not have taken it.
 	capped := linear && s.prevBusy < cpuBound
 	s.prevN, s.prevRate, s.prevBusy = s.n, rate, busy
-	if busy >= cpuFull || (busy >= cpuBound && !capped) {
+	if busy >= cpuFull || (busy >= cpuBound && !capped && !first) {
 		// The machine has no CPU left for more connections: they
 		// would share it, not add to it.
 		s.done = true

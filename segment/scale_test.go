@@ -167,9 +167,10 @@ func TestScalerRefusedBurst(t *testing.T) {
 // CPU reads 0.65-1.0 busy at each step (0.67-0.89 over the scaler's
 // windows there). Rarely, a run's noise looks like a full-share gain where
 // the CPU reads under cpuBound, and the search reaches 32: at most 1 run in
-// 100 may (8 of 2000 do; 19 while the first window stopped the search only
-// at cpuFull, in session 8); none may go further. With only the old rule
-// (no more at 95% busy), 52 of 2000 runs went past 16, 29 of them past 32.
+// 100 may (19 of 2000 do, since the first window, which holds the start's
+// TLS handshakes over HTTPS, stops the search only at cpuFull; 8 before);
+// none may go further. With only the old rule (no more at 95%
+// busy), 52 of 2000 runs went past 16, 29 of them past 32.
 func TestScalerNoisyLoopback(t *testing.T) {
 	t.Parallel()
 	const total = 1000e6
