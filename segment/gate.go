@@ -18,7 +18,8 @@ type gate struct {
 	changed chan struct{} // closed when the count changes
 	onScale func(n int, reason string)
 	led     *Ledger
-	reach   int // the scaler's Reach, as the ledger was last told
+	reach   int  // the scaler's Reach, as the ledger was last told
+	told    bool // onScale has been told the search settled
 	// shrink is called when the count goes down: the client's idle
 	// connections are closed, so that the server sees only those in use
 	// (one that limits clients counts idle ones too).
@@ -52,17 +53,23 @@ func (g *gate) wait(ctx context.Context, conn int) (bool, error) {
 	}
 }
 
-// apply publishes a change of count.
+// apply publishes a change of count, and the search's end even where
+// the count stays (a CPU found saturated at the first measurement): its
+// reason is the verdict's, and the last scale event's.
 func (g *gate) apply(n int, changed bool) {
-	if !changed {
+	settled := g.s.Settled() && !g.told
+	if !changed && !settled {
 		return
 	}
-	if n < g.led.workersNow() && g.shrink != nil {
-		g.shrink()
+	g.told = g.told || settled
+	if changed {
+		if n < g.led.workersNow() && g.shrink != nil {
+			g.shrink()
+		}
+		close(g.changed)
+		g.changed = make(chan struct{})
+		g.led.setWorkers(n)
 	}
-	close(g.changed)
-	g.changed = make(chan struct{})
-	g.led.setWorkers(n)
 	if g.onScale != nil {
 		g.onScale(n, g.s.Reason())
 	}

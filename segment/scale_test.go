@@ -1,8 +1,10 @@
 package segment
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -250,5 +252,28 @@ func TestScalerWaitsForNewConnections(t *testing.T) {
 			t.Errorf("not told, the search reached 64 anyway: the case does not test the wait")
 		}
 		t.Logf("told %v: %d connections (%s)", tell, s.N(), s.Reason())
+	}
+}
+
+// TestGateReportsSettling: the search's end is told (a scale event, the
+// verdict's reason) even when the count stays: here the machine's CPU is
+// saturated at the first measurement, and 8 connections stay 8.
+func TestGateReportsSettling(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(0, 0)
+	s := NewScaler(64, t0)
+	led := NewLedger(1<<30, Split(1<<30, 4<<20), Policy{})
+	var told []string
+	g := newGate(s, led, func(n int, reason string) { told = append(told, fmt.Sprintf("%d: %s", n, reason)) })
+	cpu := CPUSample{OK: true}
+	var got int64
+	for now := t0; now.Before(t0.Add(time.Second)); now = now.Add(5 * time.Millisecond) {
+		got += 5e6
+		cpu.Total += 0.005
+		cpu.Busy += 0.005 // every core busy
+		g.apply(s.ObserveReady(now, got, 100*time.Microsecond, cpu, true))
+	}
+	if len(told) != 1 || !strings.HasPrefix(told[0], "8: ") || !strings.Contains(told[0], "CPU") {
+		t.Fatalf("told %q, want one report: 8 connections, the CPU", told)
 	}
 }
