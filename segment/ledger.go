@@ -623,6 +623,22 @@ func (l *Ledger) minLatencyNow() time.Duration {
 	return l.minLatency
 }
 
+// queuedNow is how many bytes of the responses in flight have reached
+// this host and wait in their connections' receive queues.
+func (l *Ledger) queuedNow(now time.Time) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, p := range l.active {
+		for _, ls := range p.leases {
+			if !ls.over {
+				n += ls.queuedLocked(now)
+			}
+		}
+	}
+	return n
+}
+
 // started reports whether each of the first n connections has had a
 // response under way (its headers received, now or before).
 func (l *Ledger) started(n int) bool {
