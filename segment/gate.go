@@ -81,6 +81,7 @@ func (g *gate) observe(now time.Time, received int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var cpu CPUSample
+	ready := true
 	if !g.s.Settled() {
 		// (Once settled, the scaler only regrows after refusals: no
 		// need to read /proc/stat every 10 ms to the end.)
@@ -90,8 +91,9 @@ func (g *gate) observe(now time.Time, received int64) {
 		// ms windows read 942 MB/s from 32 connections capped at 25
 		// MB/s each, then 246 MB/s from 64.
 		received += g.led.queuedNow(now)
+		ready = g.led.started(g.s.N())
 	}
-	g.apply(g.s.ObserveReady(now, received, lat, cpu, g.led.started(g.s.N())))
+	g.apply(g.s.ObserveReady(now, received, lat, cpu, ready))
 	if g.reach != g.s.Reach() {
 		g.reach = g.s.Reach()
 		g.led.setGrowTo(g.reach)
