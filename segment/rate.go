@@ -380,8 +380,14 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 			if tp := l.agg.rate(now, l.done.Load(), l.minLatency); tp > 0 {
 				rate = min(rate, tp)
 			}
+			// The ranges counted are those of the connections allowed,
+			// not only those active now: as active ranges finished,
+			// the window shrank with them (from 504 to 128 MiB, 64
+			// connections on /paced/ under -c auto), closed on ranges
+			// already claimed, and every connection stood idle for
+			// 0.25 s while the hash caught up.
 			size = max(size, int64(rate*l.minLatency.Seconds()*2*coalesceRTTs),
-				2*int64(len(v.Active))*max(step, 1))
+				2*int64(max(v.Workers, len(v.Active)))*max(step, 1))
 		}
 		consumed := w.Consumed()
 		v.Limit = w.limit(consumed, size, step)
