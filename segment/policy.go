@@ -197,15 +197,6 @@ func (p Policy) taper(v *View) int64 {
 	// against the latency that every connection has less than that to do.
 	fl := max(p.MinPiece, min(p.floor(v.Rate, v.Latency), v.PendingBytes/int64(v.Workers)))
 	share := max(v.PendingBytes/int64(2*v.Workers), fl)
-	if mean := v.TotalRate / float64(v.Workers); v.Rate > 0 && v.Rate*slowFactor < mean {
-		// A connection much slower than the others (slowFactor)
-		// takes a range in proportion: what it fetches while they
-		// fetch a planned one. With a whole one it held the front,
-		// and the hash, for ten times as long (2 connections, one
-		// 10x slower, 1.8 GiB: 1.31 x ideal, each of its ranges
-		// split late).
-		share = min(share, max(int64(float64(want)*v.Rate/mean), fl))
-	}
 	if want-share < fl {
 		return want // the rest would be too short to fetch on its own
 	}
