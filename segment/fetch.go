@@ -258,8 +258,7 @@ func FetchFrom(ctx context.Context, client *http.Client, rs []*Remote, dst io.Wr
 		f.gate = newGate(NewScaler(opts.Connections, time.Now()), led, opts.OnScale)
 		f.gate.shrink = client.CloseIdleConnections
 		led.setWorkers(f.gate.count())
-		f.gate.reach = f.gate.s.Reach()
-		led.setGrowTo(f.gate.reach)
+		led.setGrowTo(f.gate.s.Reach())
 		var cctx context.Context
 		cctx, stop = context.WithCancel(gctx)
 		control.Go(func() { f.gate.control(cctx, prog) })

@@ -18,8 +18,7 @@ type gate struct {
 	changed chan struct{} // closed when the count changes
 	onScale func(n int, reason string)
 	led     *Ledger
-	reach   int  // the scaler's Reach, as the ledger was last told
-	told    bool // onScale has been told the search settled
+	told    bool // the search's end was told (onScale, the ledger)
 	// shrink is called when the count goes down: the client's idle
 	// connections are closed, so that the server sees only those in use
 	// (one that limits clients counts idle ones too).
@@ -55,13 +54,17 @@ func (g *gate) wait(ctx context.Context, conn int) (bool, error) {
 
 // apply publishes a change of count, and the search's end even where
 // the count stays (a CPU found saturated at the first measurement): its
-// reason is the verdict's, and the last scale event's.
+// reason is the verdict's, and the last scale event's; the ledger's
+// requests no longer make room for connections to come.
 func (g *gate) apply(n int, changed bool) {
 	settled := g.s.Settled() && !g.told
 	if !changed && !settled {
 		return
 	}
-	g.told = g.told || settled
+	if settled {
+		g.told = true
+		g.led.setGrowTo(0)
+	}
 	if changed {
 		if n < g.led.workersNow() && g.shrink != nil {
 			g.shrink()
@@ -94,10 +97,6 @@ func (g *gate) observe(now time.Time, received int64) {
 		ready = g.led.started(g.s.N())
 	}
 	g.apply(g.s.ObserveReady(now, received, lat, cpu, ready))
-	if g.reach != g.s.Reach() {
-		g.reach = g.s.Reach()
-		g.led.setGrowTo(g.reach)
-	}
 }
 
 // failed tells the scaler of a failed request: a refusal (429, 503) caps

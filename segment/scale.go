@@ -133,7 +133,7 @@ func (s *Scaler) ObserveReady(now time.Time, received int64, lat time.Duration, 
 	}
 	el := now.Sub(s.t0)
 	w := window(lat)
-	if s.prevN == 0 && settle(lat)+w >= longStep {
+	if s.prevN == 0 && longPath(lat) {
 		// The first measurement on a long path decides little: the
 		// count grows unless the CPU is saturated, and what it reads
 		// is only the next one's baseline (one read low makes the next
@@ -162,20 +162,20 @@ func (s *Scaler) ObserveReady(now time.Time, received int64, lat time.Duration, 
 //     0.67-0.89.) But only at cpuFull after a doubling that brought its
 //     full share from under cpuBound (the server caps each connection:
 //     on /paced/, 32 connections read 0.67-0.85, and 64 were 10%
-//     faster), and at the
-//     first measurement, whose window holds the start's own work (over
-//     HTTPS, 8 TLS handshakes: /paced/ stopped at 8 connections, 5.2 s,
-//     in 4 of 6 runs, where 64 take 1.7 s).
+//     faster), and at the first measurement: over HTTPS the start costs
+//     CPU the rate does not show (at 80%, /paced/ stopped at 8
+//     connections, 5.2 s, in 4 of 6 runs, where 64 take 1.7 s; still in
+//     1 of 6 once the window waited for the handshakes, ObserveReady).
 //   - A quadrupling, which assumes the rate can at least double, is tried
 //     only under quadBelow busy: the CPU has room for twice the rate.
 //     Otherwise the count doubles. On loopback, one noisy window (the
 //     rates of 30 ms windows there spread 0.9-1.6 GB/s) could make 8 to 16
 //     look linear, and the search went on to 64 connections.
 //
-// longStep: a search step (settle and window) this long or longer is a
-// long path's (20 latencies of 5 ms or more), where the first step may
-// quadruple.
-const longStep = 100 * time.Millisecond
+// longPath reports whether a search step (settle and window) at latency
+// lat takes 100 ms or more (20 latencies of 5 ms or more): there the first
+// step quadruples, after a shorter window.
+func longPath(lat time.Duration) bool { return settle(lat)+window(lat) >= 100*time.Millisecond }
 
 const (
 	cpuBound  = 0.8
@@ -209,7 +209,7 @@ func (s *Scaler) decide(now time.Time, rate, busy float64, lat time.Duration) (i
 	if linear && busy < quadBelow { // (-1, unknown, included)
 		factor = 4
 	}
-	if first && busy < quadBelow && settle(lat)+window(lat) >= longStep {
+	if first && busy < quadBelow && longPath(lat) {
 		// On a long path a step costs 20 latencies at the smaller
 		// count: at 30 ms, 8 connections for 0.45 s and 16 for 0.6 s
 		// more, where 32 took 1.7 s for 1 GiB and -c auto 2.5 s. The
