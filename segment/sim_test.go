@@ -739,6 +739,11 @@ func TestSimulatorTable(t *testing.T) {
 		// fast as the link: in one later round it had 720 MiB to do
 		// when the first ended (0.32 s after the last byte).
 		{size: 1 << 30, conns: 16, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.2e9},
+		// 32 of them: the hash barely faster than the link. Rounds that
+		// halve started with half the file, the hash idle meanwhile
+		// (0.27 s after the last byte); a first round of a quarter or
+		// an eighth gives it work early.
+		{size: 1 << 30, conns: 32, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.2e9},
 		{size: 1 << 30, conns: 16, rate: 25e6, lat: ms / 2, lead: true, hash: 1.7e9},  // /paced/
 		{size: 1 << 30, conns: 4, rate: 300e6, lat: ms / 10, lead: true, hash: 1.7e9}, // /fast/
 		{size: 4 << 30, conns: 8, rate: 60e6, lat: 30 * ms, lead: true, hash: 400e6},  // a slower hash (-z)
