@@ -263,6 +263,7 @@ func (p Policy) lastRound(v *View, left float64) float64 {
 		return 0
 	}
 	least := float64(int64(v.Workers) * p.MinPiece)
+	lastShares := [...]float64{7. / 8, 3. / 4, 1. / 2, 1. / 4, 1. / 8, 1. / 16}
 	// finish is when the consumer is done with left bytes fetched from
 	// t in a round of left-rest bytes, and rest in up to depth more
 	// rounds, the best way; the consumer is busy until h.
@@ -299,15 +300,13 @@ func (p Policy) lastRound(v *View, left float64) float64 {
 	return keep
 }
 
-// lastRounds is how many rounds after the next lastRound plans for, and
-// lastShares the parts of what is left it tries keeping for them (each
-// level tries them all: 1,555 plans of a few float operations each).
+// lastRounds is how many rounds after the next lastRound plans for; each
+// level tries every one of lastShares, the parts of what is left it may
+// keep for the next (1,555 plans of a few float operations each).
 // 1 GiB 30 ms away, the simulator with the hash at 1.2 GB/s: 16
 // connections take 470, 245, 125, 96 and 31 MiB rounds (2.33 -> 2.12 s);
 // 32 connections start with a quarter (1.37 -> 1.26 s).
 const lastRounds = 3
-
-var lastShares = [...]float64{7. / 8, 3. / 4, 1. / 2, 1. / 4, 1. / 8, 1. / 16}
 
 // coalesceRTTs is how many request latencies' worth of bytes a request
 // carries at least while ranges are pending, so that the latency costs
