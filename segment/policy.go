@@ -244,7 +244,7 @@ func consumerCap(v *View) (int64, bool) {
 // (30 ms away, 16 connections, 256 MiB: a 192 MiB round, 0.12 s of
 // hashing). Each later round costs a request latency, but the consumer
 // takes the round before it while it arrives. The answer is the rest,
-// among shares of left (lastShares), that lets the consumer finish first,
+// among shares of left (see lastRounds), that lets the consumer finish first,
 // the rest itself fetched the same way (up to lastRounds more rounds), if
 // it gains more than a latency; else 0 (one round).
 //
@@ -257,56 +257,59 @@ func consumerCap(v *View) (int64, bool) {
 // connections there), a first round of half the file leaves the hash idle
 // meanwhile: the shares include larger rests, for a smaller first round.
 func (p Policy) lastRound(v *View, left float64) float64 {
-	c, r := v.ConsumeRate, v.TotalRate
-	lat := v.MinLatency.Seconds()
-	if c <= 0 || r <= 0 {
+	if v.ConsumeRate <= 0 || v.TotalRate <= 0 {
 		return 0
 	}
-	least := float64(int64(v.Workers) * p.MinPiece)
-	lastShares := [...]float64{7. / 8, 3. / 4, 1. / 2, 1. / 4, 1. / 8, 1. / 16}
-	// finish is when the consumer is done with left bytes fetched from
-	// t in a round of left-rest bytes, and rest in up to depth more
-	// rounds, the best way; the consumer is busy until h.
-	var finish func(left, rest, t, h float64, depth int) float64
-	best := func(left, t, h float64, depth int) float64 {
-		at := finish(left, 0, t, h, 0)
-		if depth == 0 {
-			return at
-		}
-		for _, f := range lastShares {
-			if rest := left * f; rest >= least {
-				at = min(at, finish(left, rest, t, h, depth))
-			}
-		}
-		return at
+	rp := rounds{lat: v.MinLatency.Seconds(), link: v.TotalRate, consumer: v.ConsumeRate,
+		least: float64(int64(v.Workers) * p.MinPiece)}
+	backlog := float64(v.Backlog) / v.ConsumeRate
+	one, _ := rp.plan(left, 0, backlog, 0)
+	done, keep := rp.plan(left, 0, backlog, lastRounds)
+	if done < one-max(rp.lat, 0.001) {
+		return keep
 	}
-	finish = func(left, rest, t, h float64, depth int) float64 {
-		t += lat + (left-rest)/r
-		h = max(h, t) + (left-rest)/c
-		if rest <= 0 {
-			return h
-		}
-		return best(rest, t, h, depth-1)
-	}
-	backlog := float64(v.Backlog) / c
-	at, keep := finish(left, 0, 0, backlog, 0)-max(lat, 0.001), 0.0
-	for _, f := range lastShares {
-		if rest := left * f; rest >= least {
-			if t := finish(left, rest, 0, backlog, lastRounds); t < at {
-				keep, at = rest, t
-			}
-		}
-	}
-	return keep
+	return 0
 }
 
 // lastRounds is how many rounds after the next lastRound plans for; each
-// level tries every one of lastShares, the parts of what is left it may
-// keep for the next (1,555 plans of a few float operations each).
-// 1 GiB 30 ms away, the simulator with the hash at 1.2 GB/s: 16
+// level tries keeping 7/8, 3/4, 1/2, 1/4, 1/8 or 1/16 of what is left for
+// the later rounds (259 plans of a few float operations in all). 1 GiB 30 ms away, the simulator with the hash at 1.2 GB/s: 16
 // connections take 470, 245, 125, 96 and 31 MiB rounds (2.33 -> 2.12 s);
 // 32 connections start with a quarter (1.37 -> 1.26 s).
 const lastRounds = 3
+
+// rounds models the end game for lastRound: rounds of requests over a link
+// of link bytes/s, each starting a latency after the one before ended, and
+// a consumer of consumer bytes/s that takes a round once it has arrived.
+type rounds struct {
+	lat, link, consumer float64
+	least               float64 // the smallest round worth planning
+}
+
+// plan returns when the consumer is done with left bytes fetched from t
+// (seconds from now), the consumer busy until h, in a round and then up to
+// depth more, the best way; and what that round keeps for the later ones.
+func (rp rounds) plan(left, t, h float64, depth int) (done, keep float64) {
+	round := func(rest float64) (end, busy float64) {
+		end = t + rp.lat + (left-rest)/rp.link
+		return end, max(h, end) + (left-rest)/rp.consumer
+	}
+	_, done = round(0)
+	if depth == 0 {
+		return done, 0
+	}
+	for _, f := range [...]float64{7. / 8, 3. / 4, 1. / 2, 1. / 4, 1. / 8, 1. / 16} {
+		rest := left * f
+		if rest < rp.least {
+			continue
+		}
+		end, busy := round(rest)
+		if d, _ := rp.plan(rest, end, busy, depth-1); d < done {
+			done, keep = d, rest
+		}
+	}
+	return done, keep
+}
 
 // coalesceRTTs is how many request latencies' worth of bytes a request
 // carries at least while ranges are pending, so that the latency costs
