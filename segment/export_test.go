@@ -6,3 +6,14 @@ func BudgetWaiters(b *Budget) int {
 	defer b.mu.Unlock()
 	return len(b.waiters)
 }
+
+// WarmReady is how many connections dialed ahead w holds, to any address.
+func WarmReady(w *Warmer) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, cs := range w.ready {
+		n += len(cs)
+	}
+	return n
+}

@@ -58,7 +58,9 @@ func TestWarmerConnectionsAreUsed(t *testing.T) {
 	client := segment.NewClient(segment.ClientOptions{Connections: 4, Warm: w})
 	defer client.CloseIdleConnections()
 	w.Warm(context.Background(), srv.URL+"/f", 3)
-	waitFor(t, func() bool { o, _ := cc.counts(); return o == 3 })
+	// The server accepting them is not enough: the warmer must hold them
+	// before the requests ask (else the Transport dials a fourth).
+	waitFor(t, func() bool { return segment.WarmReady(w) == 3 })
 	// Hold each response open until all three are in flight, so that
 	// none of them reuses another's connection.
 	var wg sync.WaitGroup
