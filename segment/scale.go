@@ -45,6 +45,9 @@ type Scaler struct {
 	prevN    int
 	prevRate float64
 	prevBusy float64
+	// most is the largest total received fed so far: the total counted
+	// never goes down (see ObserveReady).
+	most int64
 
 	reason string // why the count is what it is, for events and the verdict
 }
@@ -121,7 +124,16 @@ func (s *Scaler) Observe(now time.Time, received int64, lat time.Duration, cpu C
 // machine, 16 connections added at 16 took their TLS handshakes into the
 // window on a saturated CPU: 32 read 374 MB/s against 401 for 16, and the
 // search went back to 16 (2.5 s, where 32 took 1.55).
+//
+// received may count bytes waiting in receive queues (gate.observe), which
+// leave the count when their request is cancelled (its range split): the
+// total is taken as the most fed so far. At 400 KB/s per connection, where
+// nginx sends each response's first second at once, a window of 64 new
+// connections read -5 to -64 MB/s as splits cancelled requests with bursts
+// queued, and the search went back to 16 (3.5-4.5 s, where 64 take 1.9).
 func (s *Scaler) ObserveReady(now time.Time, received int64, lat time.Duration, cpu CPUSample, ready bool) (n int, changed bool) {
+	s.most = max(s.most, received)
+	received = s.most
 	if s.done {
 		return s.regrow(now)
 	}

@@ -277,3 +277,39 @@ func TestGateReportsSettling(t *testing.T) {
 		t.Fatalf("told %q, want one report: 8 connections, the CPU", told)
 	}
 }
+
+// TestScalerTotalNeverFalls: a server that sends each response's first
+// second at once (nginx's limit_rate) and then nothing within a window, so
+// that windows read nothing; and, in the window of the largest count,
+// bursts that were queued leave the count as splits cancel their requests:
+// that window reads less than nothing, which is no reason to go back. The
+// total is taken as the most seen; the search reaches 64.
+func TestScalerTotalNeverFalls(t *testing.T) {
+	t.Parallel()
+	const burst = 400 << 10 // each new connection's first second
+	now := time.Unix(0, 0)
+	s := NewScaler(64, now)
+	seen := 0 // connections whose burst has arrived
+	var total int64
+	var at64 time.Time
+	for range 400 {
+		if n := s.N(); n > seen {
+			total += int64(n-seen) * burst
+			seen = n
+			if n == 64 {
+				at64 = now
+			}
+		}
+		if !at64.IsZero() && now.Sub(at64) == 25*time.Millisecond {
+			total -= 12 * burst // queued bursts cancelled with their requests
+		}
+		now = now.Add(5 * time.Millisecond)
+		s.Observe(now, total, time.Millisecond, CPUSample{})
+	}
+	if at64.IsZero() {
+		t.Fatalf("the search never tried 64 (%s): the case does not test the fall", s.Reason())
+	}
+	if !s.Settled() || s.N() != 64 {
+		t.Fatalf("settled %v at %d connections (%s), want 64", s.Settled(), s.N(), s.Reason())
+	}
+}
