@@ -255,7 +255,7 @@ func FetchFrom(ctx context.Context, client *http.Client, rs []*Remote, dst io.Wr
 	var control sync.WaitGroup
 	stop := func() {}
 	if opts.Auto && opts.Connections > 1 {
-		f.gate = newGate(NewScaler(opts.Connections, time.Now()), led, opts.OnScale)
+		f.gate = newGate(NewScaler(opts.Connections, r.latency, time.Now()), led, opts.OnScale)
 		f.gate.shrink = client.CloseIdleConnections
 		led.setWorkers(f.gate.count())
 		led.setGrowTo(f.gate.s.Reach())

@@ -332,3 +332,29 @@ func TestFetchPersistent500(t *testing.T) {
 		t.Fatalf("error = %v, want *StatusError 500", err)
 	}
 }
+
+// TestAutoStartsHigherFarAway: -c auto starts at twice AutoStart when the
+// probe finds the server on a long path (20 ms per request here): the first
+// requests go out on 16 connections. 32 MiB in 1 MiB ranges is done long
+// before the search's first step (8 latencies of settling, then a window),
+// so every connection that moved bytes was let in at the start.
+func TestAutoStartsHigherFarAway(t *testing.T) {
+	t.Parallel()
+	o, url := serve(t, 32<<20, origin.WithLatency(20*time.Millisecond))
+	res, err := fetch(t, url, 64, 1<<20, segment.Options{Auto: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.sum != o.Content().SHA256() {
+		t.Fatalf("sha256 %x, want %x", res.sum, o.Content().SHA256())
+	}
+	moved := 0
+	for i := range res.prog.Conns {
+		if res.prog.Conns[i].Received.Load() > 0 {
+			moved++
+		}
+	}
+	if moved != 2*segment.AutoStart {
+		t.Fatalf("%d connections moved bytes, want %d (the first count 20 ms away)", moved, 2*segment.AutoStart)
+	}
+}

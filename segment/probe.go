@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -28,6 +29,11 @@ type Remote struct {
 	LastModified string
 	Filename     string // the Content-Disposition filename, unsanitized; "" if none
 	Encoding     string // Content-Encoding of the probe response, "" for identity
+
+	// latency is the probe's request latency: its request written to its
+	// response headers (the last request, after redirects; no dial or
+	// handshake). -c auto's first count follows it (NewScaler).
+	latency time.Duration
 
 	// kept is the probe's own response when the server answered it with
 	// the whole resource and Options.KeepStream asked to keep it: the
@@ -217,9 +223,17 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 		return nil, permanentError{err}
 	}
 	req.Header.Set("Range", formatRange(0, 1))
+	var wrote atomic.Int64 // when the last request was written, in ns since the epoch
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(time.Now().UnixNano()) },
+	}))
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("probe: %w", w.cause(err))
+	}
+	var lat time.Duration
+	if t := wrote.Load(); t > 0 {
+		lat = time.Since(time.Unix(0, t))
 	}
 	defer func() {
 		if !kept {
@@ -235,6 +249,7 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 		LastModified: resp.Header.Get("Last-Modified"),
 		Filename:     dispositionFilename(resp.Header.Get("Content-Disposition")),
 		Encoding:     contentEncoding(resp.Header),
+		latency:      lat,
 	}
 	switch resp.StatusCode {
 	case http.StatusPartialContent:

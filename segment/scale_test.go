@@ -50,9 +50,10 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 		// search must reach them within a second.
 		{name: "30 ms away, slow start", perConn: 35 * mb, total: 600 * mb, lat: 30 * time.Millisecond, slowStart: true, max: 64, wantMin: 16, wantMax: 64, within: 4 * time.Second, reach: 700 * time.Millisecond},
 		{name: "30 ms away, slow start, 1 GB/s", perConn: 35 * mb, total: 1000 * mb, lat: 30 * time.Millisecond, slowStart: true, max: 64, wantMin: 32, wantMax: 64, within: 4 * time.Second, reach: 1500 * time.Millisecond},
-		// A long path whose link 8 connections fill: the first step's
-		// quadrupling (a long step) is undone.
-		{name: "30 ms away, slow start, full at 8", perConn: 35 * mb, total: 250 * mb, lat: 30 * time.Millisecond, slowStart: true, max: 64, wantMin: 8, wantMax: 8, within: 2 * time.Second},
+		// A long path whose link 8 connections fill: the search starts
+		// at 16 there (startCount), and the first step's quadrupling
+		// (a long step) is undone.
+		{name: "30 ms away, slow start, full at 8", perConn: 35 * mb, total: 250 * mb, lat: 30 * time.Millisecond, slowStart: true, max: 64, wantMin: 16, wantMax: 16, within: 2 * time.Second},
 		{name: "100 ms away, slow start", perConn: 10 * mb, total: 1000 * mb, lat: 100 * time.Millisecond, slowStart: true, max: 64, wantMin: 64, wantMax: 64, within: 12 * time.Second, reach: 6 * time.Second},
 		{name: "50 KB/s each", perConn: 50e3, total: 1000 * mb, max: 16, wantMin: 16, wantMax: 16, within: time.Second},
 		{name: "one connection at most", perConn: 25 * mb, total: 1000 * mb, max: 1, wantMin: 1, wantMax: 1, within: 100 * time.Millisecond},
@@ -60,7 +61,7 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			now := time.Unix(0, 0)
-			s := NewScaler(tc.max, now)
+			s := NewScaler(tc.max, tc.lat, now)
 			var got float64
 			var cpu CPUSample
 			var settledAt, reachedAt time.Duration
@@ -123,7 +124,7 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 func TestScalerFailed(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(0, 0)
-	s := NewScaler(64, now)
+	s := NewScaler(64, 0, now)
 	for range 20 {
 		s.Failed(now)
 	}
@@ -138,7 +139,7 @@ func TestScalerFailed(t *testing.T) {
 // does one of a request sent after the first refusal came back.
 func TestScalerRefusedBurst(t *testing.T) {
 	t0 := time.Unix(0, 0)
-	s := NewScaler(64, t0)
+	s := NewScaler(64, 0, t0)
 	s.n, s.peak = 8, 8 // as if the search had reached 8
 	sent := t0.Add(10 * time.Millisecond)
 	s.Refused(sent.Add(time.Millisecond), sent)
@@ -181,7 +182,7 @@ func TestScalerNoisyLoopback(t *testing.T) {
 	for seed := range runs {
 		rng := rand.New(rand.NewPCG(uint64(seed), 16))
 		now := time.Unix(0, 0)
-		s := NewScaler(64, now)
+		s := NewScaler(64, 0, now)
 		var got float64
 		cpu := CPUSample{OK: true}
 		peak := s.N()
@@ -221,7 +222,7 @@ func TestScalerWaitsForNewConnections(t *testing.T) {
 	const perConn, handshake = 25e6, 45 * time.Millisecond
 	for _, tell := range []bool{true, false} {
 		now := time.Unix(0, 0)
-		s := NewScaler(64, now)
+		s := NewScaler(64, 0, now)
 		var began []time.Time
 		for range s.N() {
 			began = append(began, now.Add(-handshake)) // the first ones are under way
@@ -261,7 +262,7 @@ func TestScalerWaitsForNewConnections(t *testing.T) {
 func TestGateReportsSettling(t *testing.T) {
 	t.Parallel()
 	t0 := time.Unix(0, 0)
-	s := NewScaler(64, t0)
+	s := NewScaler(64, 0, t0)
 	led := NewLedger(1<<30, Split(1<<30, 4<<20), Policy{})
 	var told []string
 	g := newGate(s, led, func(n int, reason string) { told = append(told, fmt.Sprintf("%d: %s", n, reason)) })
@@ -288,7 +289,7 @@ func TestScalerTotalNeverFalls(t *testing.T) {
 	t.Parallel()
 	const burst = 400 << 10 // each new connection's first second
 	now := time.Unix(0, 0)
-	s := NewScaler(64, now)
+	s := NewScaler(64, 0, now)
 	seen := 0 // connections whose burst has arrived
 	var total int64
 	var at64 time.Time
@@ -311,5 +312,29 @@ func TestScalerTotalNeverFalls(t *testing.T) {
 	}
 	if !s.Settled() || s.N() != 64 {
 		t.Fatalf("settled %v at %d connections (%s), want 64", s.Settled(), s.N(), s.Reason())
+	}
+}
+
+// TestScalerStartCount: -c auto starts at AutoStart, at twice that on a
+// long path (the probe's latency), never above the limit.
+func TestScalerStartCount(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(0, 0)
+	for _, tc := range []struct {
+		limit int
+		lat   time.Duration
+		want  int
+	}{
+		{64, 0, AutoStart},
+		{64, 200 * time.Microsecond, AutoStart},
+		{64, 4 * time.Millisecond, AutoStart},
+		{64, 5 * time.Millisecond, 2 * AutoStart},
+		{64, 30 * time.Millisecond, 2 * AutoStart},
+		{12, 30 * time.Millisecond, 12},
+		{1, 30 * time.Millisecond, 1},
+	} {
+		if n := NewScaler(tc.limit, tc.lat, now).N(); n != tc.want {
+			t.Errorf("NewScaler(%d, %v): %d connections, want %d", tc.limit, tc.lat, n, tc.want)
+		}
 	}
 }
