@@ -221,8 +221,11 @@ func TestPolicyDecide(t *testing.T) {
 		{"end game: an equal share", View{Workers: 4, Rate: 1e9, TotalRate: 4e9, Latency: 10 * ms, MinLatency: 10 * ms,
 			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 400 << 20}, ActTake, 100 << 20, 0},
 		// -c auto's search may still reach 16: the shares are theirs.
-		{"end game, more connections to come", View{Workers: 4, GrowTo: 16, Rate: 1e9, TotalRate: 4e9, Latency: 10 * ms, MinLatency: 10 * ms,
+		{"end game, more connections to come", View{Workers: 4, GrowTo: 16, Rate: 1e9, TotalRate: 4e9, Latency: 2 * ms, MinLatency: 2 * ms,
 			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 400 << 20}, ActTake, 25 << 20, 0},
+		// ... but not below 4 latencies' worth (a 64th of 192 MiB is 3 MiB).
+		{"end game, more connections to come, far away", View{Workers: 16, GrowTo: 64, Rate: 35e6, TotalRate: 560e6, Latency: 30 * ms, MinLatency: 30 * ms,
+			Pending: &PendingView{0, 4 << 20, 0}, PendingBytes: 192 << 20}, ActTake, 4.2e6, 0},
 		{"split the slow holder", View{Workers: 2, Rate: 1e6, TotalRate: 2e6, Latency: ms, Now: now,
 			Active: []ActiveView{{Start: 0, End: 10 << 20, Claimed: 0, Pos: 0, Leases: 1, Rate: 1e6, Age: time.Second}}},
 			ActSplit, 0, 5<<20 + 500},

@@ -160,21 +160,28 @@ func (p Policy) taper(v *View) int64 {
 		left := float64(v.PendingBytes + v.InFlight)
 		if left/v.TotalRate < endgameRTTs*v.MinLatency.Seconds() {
 			pool := left - p.lastRound(v, left)
-			total := v.TotalRate
+			total, least := v.TotalRate, p.MinPiece
 			if v.GrowTo > v.Workers {
 				// While -c auto's search may add connections, the
 				// shares are those of the count it may reach, each at
 				// the rate of those fetching now: the connections to
 				// come find pending ranges, and the rounds stay small
-				// for the hash. With shares for those fetching, 16
-				// connections 30 ms away took 474 MiB of 1 GiB at
-				// 0.25 s; the 16 added at 0.45 s found 95 MiB, the
-				// link then ran at twice the pace the end game had
-				// planned for, and the hash ended 0.5-0.6 s after the
-				// last byte (2.11-2.20 s in all; 1.74-2.10 s now).
+				// for the hash. But a share holds at least growRTTs
+				// latencies' worth, or its request costs more than it
+				// brings. 30 ms away, 16 connections, -c auto:
+				//   - with shares for those fetching, they took 474 MiB
+				//     of 1 GiB at 0.25 s; the 16 added at 0.45 s found
+				//     95 MiB, the link then ran at twice the pace the
+				//     end game had planned for, and the hash ended
+				//     0.5-0.6 s after the last byte: 2.11-2.20 s in all
+				//     (now 1.80-1.91);
+				//   - with no floor, 256 MiB went in requests of 1-1.5
+				//     MiB, half of each one's time a latency: 0.81-0.91
+				//     s (now 0.69-0.70; -c 16 0.69-0.73).
 				total *= float64(v.GrowTo) / float64(v.Workers)
+				least = max(least, int64(v.Rate*v.MinLatency.Seconds()*growRTTs))
 			}
-			fair := max(int64(v.Rate/total*pool), p.MinPiece)
+			fair := max(int64(v.Rate/total*pool), least)
 			if v.PendingBytes-fair < p.MinPiece {
 				return v.PendingBytes // no crumb left for a request of its own
 			}
@@ -229,6 +236,10 @@ func (p Policy) planRatio(workers int) (num, den int64) {
 
 // endgameRTTs: see taper.
 const endgameRTTs = 64
+
+// growRTTs: an end-game share while -c auto's search is open holds at
+// least this many request latencies' worth (see taper).
+const growRTTs = 4
 
 // consumerCap bounds how many bytes a range taken now may hold when the
 // window's consumer (the hash, a decompressor behind it) is the slower
