@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"rget/origin"
 )
@@ -131,44 +132,57 @@ func jsonText(v any) string {
 
 // TestAutoRefused: -c auto against a server that answers 503 (Retry-After:
 // 1) once more than 6 connections are open finishes without exit 4,
-// settles at 6 connections at most, and says the server refused them.
+// settles at 6 connections at most, and says the server refused them; on
+// loopback, where it starts with 8, and 20 ms away, where it starts with 16.
 func TestAutoRefused(t *testing.T) {
 	t.Parallel()
 	bin := buildRget(t)
-	c := origin.Content{Size: 48 << 20, Seed: 4}
-	srv, err := origin.Start(origin.New(c), origin.WithMaxConns(6), origin.WithRatePerConn(16<<20))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name    string
+		latency time.Duration
+		start   int
+	}{
+		{"near", 0, 8},
+		{"far", 20 * time.Millisecond, 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := origin.Content{Size: 48 << 20, Seed: 4}
+			srv, err := origin.Start(origin.New(c, origin.WithLatency(tc.latency)), origin.WithMaxConns(6), origin.WithRatePerConn(16<<20))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Close() })
+			path := filepath.Join(t.TempDir(), "events")
+			out := filepath.Join(t.TempDir(), "x")
+			code, stdout, stderr := runBin(t, bin, nil, "get", srv.URL+"/f", "-o", out, "-c", "auto", "--events", path, "--json")
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, stderr)
+			}
+			if got := sha256File(t, out); got != hexSum(c) {
+				t.Fatalf("sha256 %s, want %s", got, hexSum(c))
+			}
+			// Auto starts above the server's limit: the refusals must
+			// bring it down (the last scale event says where it settled).
+			final := tc.start
+			for _, e := range readEvents(t, path) {
+				if e["event"] == "scale" {
+					final = int(e["connections"].(float64))
+				}
+			}
+			if final < 1 || final > 6 {
+				t.Errorf("settled at %d connections, want 1-6", final)
+			}
+			var res struct {
+				Verdict struct{ Limit, Summary string }
+			}
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+				t.Fatal(err)
+			}
+			if srv.Refused() > 0 && res.Verdict.Limit != "server refused connections" {
+				t.Errorf("verdict %+v after %d refusals, want the server refusing connections", res.Verdict, srv.Refused())
+			}
+			t.Logf("settled at %d connections; %d requests refused; verdict: %s", final, srv.Refused(), res.Verdict.Summary)
+		})
 	}
-	t.Cleanup(func() { srv.Close() })
-	path := filepath.Join(t.TempDir(), "events")
-	out := filepath.Join(t.TempDir(), "x")
-	code, stdout, stderr := runBin(t, bin, nil, "get", srv.URL+"/f", "-o", out, "-c", "auto", "--events", path, "--json")
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, stderr)
-	}
-	if got := sha256File(t, out); got != hexSum(c) {
-		t.Fatalf("sha256 %s, want %s", got, hexSum(c))
-	}
-	// Auto starts with 8, above the server's limit: the refusals must
-	// bring it down (the last scale event says where it settled).
-	final := 8
-	for _, e := range readEvents(t, path) {
-		if e["event"] == "scale" {
-			final = int(e["connections"].(float64))
-		}
-	}
-	if final < 1 || final > 6 {
-		t.Errorf("settled at %d connections, want 1-6", final)
-	}
-	var res struct {
-		Verdict struct{ Limit, Summary string }
-	}
-	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-		t.Fatal(err)
-	}
-	if srv.Refused() > 0 && res.Verdict.Limit != "server refused connections" {
-		t.Errorf("verdict %+v after %d refusals, want the server refusing connections", res.Verdict, srv.Refused())
-	}
-	t.Logf("settled at %d connections; %d requests refused; verdict: %s", final, srv.Refused(), res.Verdict.Summary)
 }

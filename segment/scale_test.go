@@ -44,6 +44,8 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 		{name: "uncapped loopback, CPU known", perConn: 2000 * mb, total: 1000 * mb, cpuRate: 1100 * mb, max: 64, wantMin: AutoStart, wantMax: AutoStart, within: time.Second},
 		{name: "uncapped loopback", perConn: 2000 * mb, total: 1000 * mb, max: 64, wantMin: 4, wantMax: 8, within: time.Second},
 		{name: "refuses more than 6", perConn: 25 * mb, total: 1000 * mb, max: 64, refuseAbove: 6, wantMin: 1, wantMax: 6, within: time.Second},
+		// Far away the search starts at 16: the refusals bring it down.
+		{name: "refuses more than 6, 30 ms away", perConn: 25 * mb, total: 1000 * mb, lat: 30 * time.Millisecond, max: 64, refuseAbove: 6, wantMin: 1, wantMax: 6, within: time.Second},
 		{name: "30 ms away", perConn: 10 * mb, total: 1000 * mb, lat: 30 * time.Millisecond, max: 64, wantMin: 64, wantMax: 64, within: 8 * time.Second},
 		// The delay proxy's link (1 MiB windows, 30 ms), with TCP's
 		// slow start: 16 connections take the 600 MB/s, and the
@@ -73,7 +75,11 @@ func TestScalerUnderVirtualTime(t *testing.T) {
 					began = append(began, now)
 				}
 				if tc.refuseAbove > 0 && n > tc.refuseAbove {
-					s.Refused(now, now)
+					// The server refuses the request of a connection
+					// past its limit, sent when that connection was
+					// let in: those let in together are refused
+					// together.
+					s.Refused(now.Add(time.Millisecond), began[n-1])
 					now = now.Add(time.Millisecond)
 					continue
 				}
