@@ -230,3 +230,32 @@ func TestSerialWriterChunks(t *testing.T) {
 		t.Fatalf("WriteAt over a failing piece = %d, %v; want %d and the error", n, err, 2*writeChunk)
 	}
 }
+
+// TestVerdictPerConnectionCap: connections that all ran at one rate read as
+// a per-connection cap, in units that show it (kB/s below 1 MB/s), with the
+// advice that fits: a fixed count is told of more connections or -c auto,
+// -c auto stopped at its maximum of --max-connections.
+func TestVerdictPerConnectionCap(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		perConn    int64 // bytes each of 4 connections moved in 2 s
+		auto       bool
+		note       string
+		rate, more string
+	}{
+		{"slow, fixed count", 100e3, false, "", "~50 kB/s", "(-c 8, or -c auto)"},
+		{"fast, fixed count", 50e6, false, "", "~25.0 MB/s", "(-c 8, or -c auto)"},
+		{"slow, auto at its maximum", 100e3, true, "each connection added its share up to the maximum, 4 (0 MB/s)", "~50 kB/s", "(--max-connections 8)"},
+	} {
+		prog := segment.NewProgress(4)
+		for i := range prog.Conns {
+			prog.Conns[i].Received.Store(tc.perConn)
+			prog.Conns[i].Busy.Store(int64(2 * time.Second))
+		}
+		v := verdict(measures{prog: prog, wall: 2 * time.Second, cpu: 0.1, auto: tc.auto, autoNote: tc.note})
+		if v.Limit != "per-connection cap" || !strings.Contains(v.Summary, tc.rate) || !strings.Contains(v.Summary, tc.more) {
+			t.Errorf("%s: %q: %q, want a per-connection cap at %s with %s", tc.name, v.Limit, v.Summary, tc.rate, tc.more)
+		}
+	}
+}

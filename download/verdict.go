@@ -89,8 +89,13 @@ func verdict(m measures) *Verdict {
 		v.Summary = fmt.Sprintf("the disk: writes held the connections %.0f%% of the time at %s", 100*m.writeBusy.Seconds()/sec, mbs(rate))
 	case cv < 0.2 && (!m.auto || strings.Contains(m.autoNote, "maximum")):
 		v.Limit = "per-connection cap"
-		v.Summary = fmt.Sprintf("each connection ran at ~%s, as if the server caps each one; more connections would help (-c %d, or -c auto)",
-			mbs(mean), 2*len(rates))
+		more := fmt.Sprintf("-c %d, or -c auto", 2*len(rates))
+		if m.auto {
+			// -c auto stopped at its maximum: that is what to raise.
+			more = fmt.Sprintf("--max-connections %d", 2*len(rates))
+		}
+		v.Summary = fmt.Sprintf("each connection ran at ~%s, as if the server caps each one; more connections would help (%s)",
+			mbs(mean), more)
 	default:
 		v.Limit = "link or server total"
 		v.Summary = fmt.Sprintf("the link or the server's total: %d connections moved %s together%s", len(rates), mbs(rate), note(m.autoNote))
@@ -121,7 +126,14 @@ func note(s string) string {
 	return " (" + s + ")"
 }
 
-func mbs(r float64) string { return fmt.Sprintf("%.1f MB/s", r/1e6) }
+// mbs formats a rate in MB/s, or in kB/s below 1 MB/s (a connection capped
+// at 50 kB/s read "0.0 MB/s").
+func mbs(r float64) string {
+	if r < 1e6 {
+		return fmt.Sprintf("%.0f kB/s", r/1e3)
+	}
+	return fmt.Sprintf("%.1f MB/s", r/1e6)
+}
 
 // ticks emits an EventTick twice a second until ctx is done.
 func ticks(ctx context.Context, cfg config, led *segment.Ledger, prog *segment.Progress) {
