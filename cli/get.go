@@ -34,15 +34,16 @@ type getConfig struct {
 	Debug       bool // one line per request on stderr
 	// Checkpoint is the interval of cheap journal records: if zero,
 	// defaultCheckpoint; negative disables the journal (no resume).
-	Checkpoint  time.Duration
-	Stall       time.Duration
-	Quiet       bool
-	JSON        bool
-	Retries     int
-	SegmentSize int64 // 0 picks one from the size and connection count
-	Header      http.Header
-	Insecure    bool
-	AllowHTTP   bool // https -> http redirects
+	Checkpoint   time.Duration
+	Stall        time.Duration
+	Quiet        bool
+	JSON         bool
+	Retries      int
+	SegmentSize  int64 // 0 picks one from the size and connection count
+	NoPipelining bool
+	Header       http.Header
+	Insecure     bool
+	AllowHTTP    bool // https -> http redirects
 	// Discard throws the bytes away instead of writing a file (for
 	// benchmarks): no part file, no journal, no hash, nothing published.
 	Discard        bool
@@ -94,6 +95,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE`"},
 			&cli.BoolFlag{Name: "debug", Usage: "print every request (Range, status, bytes, duration) on stderr"},
 			&cli.StringFlag{Name: "segment-size", Usage: "size of the ranges handed out, e.g. 16MiB (default: about 4 per connection, 1-64 MiB)"},
+			&cli.BoolFlag{Name: "no-pipelining", Usage: "send a connection's next range request only once its answer before has ended (default: on a path with 2 ms or more of latency, a little before, HTTP/1.1 pipelining)"},
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request `HEADER` \"Name: value\" (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Aliases: []string{"k"}, Usage: "do not verify TLS certificates (unsafe)"},
 			&cli.BoolFlag{Name: "allow-insecure-redirect", Usage: "follow redirects from https to http"},
@@ -135,30 +137,31 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		return getConfig{}, err
 	}
 	cfg := getConfig{
-		Requests:   reqs,
-		Warnings:   warnings,
-		Batch:      len(reqs) > 1 || c.String("input-file") != "",
-		Mirrors:    reqs[0].Mirrors,
-		Checksums:  c.String("checksums"),
-		Jobs:       c.Int("jobs"),
-		Decompress: c.Bool("decompress"),
-		Events:     c.String("events"),
-		URL:        reqs[0].URL,
-		NoScheme:   c.NArg() > 0 && !strings.Contains(c.Args().First(), "://"),
-		Output:     c.String("output"),
-		Dir:        c.String("dir"),
-		SHA256:     strings.ToLower(strings.TrimSpace(c.String("sha256"))),
-		Force:      c.Bool("force"),
-		Restart:    c.Bool("restart"),
-		Debug:      c.Bool("debug"),
-		Checkpoint: c.Duration("checkpoint-every"),
-		Stall:      c.Duration("stall-timeout"),
-		Quiet:      c.Bool("quiet"),
-		JSON:       c.Bool("json"),
-		Retries:    c.Int("retries"),
-		Insecure:   c.Bool("insecure"),
-		AllowHTTP:  c.Bool("allow-insecure-redirect"),
-		Header:     http.Header{},
+		Requests:     reqs,
+		Warnings:     warnings,
+		Batch:        len(reqs) > 1 || c.String("input-file") != "",
+		Mirrors:      reqs[0].Mirrors,
+		Checksums:    c.String("checksums"),
+		Jobs:         c.Int("jobs"),
+		Decompress:   c.Bool("decompress"),
+		Events:       c.String("events"),
+		URL:          reqs[0].URL,
+		NoScheme:     c.NArg() > 0 && !strings.Contains(c.Args().First(), "://"),
+		Output:       c.String("output"),
+		Dir:          c.String("dir"),
+		SHA256:       strings.ToLower(strings.TrimSpace(c.String("sha256"))),
+		Force:        c.Bool("force"),
+		Restart:      c.Bool("restart"),
+		Debug:        c.Bool("debug"),
+		Checkpoint:   c.Duration("checkpoint-every"),
+		Stall:        c.Duration("stall-timeout"),
+		Quiet:        c.Bool("quiet"),
+		JSON:         c.Bool("json"),
+		Retries:      c.Int("retries"),
+		Insecure:     c.Bool("insecure"),
+		NoPipelining: c.Bool("no-pipelining"),
+		AllowHTTP:    c.Bool("allow-insecure-redirect"),
+		Header:       http.Header{},
 	}
 	if cfg.Batch && (cfg.Output != "" || cfg.SHA256 != "") {
 		return cfg, usagef("get: -o and --sha256 name one file; with several, use -d, and out= or sha256= in an --input-file, or --checksums")
@@ -343,7 +346,7 @@ func (cfg getConfig) options(ev *events) download.Options {
 	return download.Options{
 		Output: cfg.Output, Dir: cfg.Dir, Connections: cfg.Connections, AutoConnections: cfg.Auto, SHA256: cfg.SHA256,
 		Force: cfg.Force, Restart: cfg.Restart, Checkpoint: cfg.Checkpoint, StallTimeout: cfg.Stall,
-		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, Header: cfg.Header, Insecure: cfg.Insecure,
+		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, NoPipelining: cfg.NoPipelining, Header: cfg.Header, Insecure: cfg.Insecure,
 		AllowInsecureRedirect: cfg.AllowHTTP, Discard: cfg.Discard, OnEvent: ev.handle,
 		Proxy: cfg.Proxy, NoProxy: cfg.NoProxy, RootCAs: cfg.RootCAs, ConnectTimeout: cfg.ConnectTimeout,
 		LimitRate: cfg.LimitRate, Mirrors: cfg.Mirrors, Jobs: cfg.Jobs, Window: cfg.Window, Decompress: cfg.Decompress,

@@ -53,6 +53,9 @@ type Options struct {
 	// SegmentSize is the size of the planned ranges, and the most one
 	// request asks for. If zero, picked from the size and connections.
 	SegmentSize int64
+	// NoPipelining sends each range request only once the answer before
+	// it on its connection has arrived (segment.Options.NoPipelining).
+	NoPipelining bool
 	// Header holds extra request headers. Credentials in it (Authorization,
 	// Cookie) are sent only to the host asked, never after a redirect to
 	// another host nor from https to http.
@@ -147,7 +150,10 @@ type Result struct {
 	Segments       int     `json:"segments"`
 	Splits         int     `json:"splits"`
 	Retries        int64   `json:"retries"`
-	Ranges         bool    `json:"ranges"`
+	// Pipelined is how many range requests went out before the answer
+	// ahead of them on their connection had ended (HTTP/1.1 pipelining).
+	Pipelined int64 `json:"pipelined"`
+	Ranges    bool  `json:"ranges"`
 	// Resumed is how many bytes were already on disk from an earlier run;
 	// Fetched is how many this run received (BytesPerSecond is over those).
 	Resumed int64 `json:"resumed_bytes"`

@@ -286,7 +286,8 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		opts := segment.Options{
 			Connections: conns, Retries: cfg.Retries, Header: cfg.Header, Progress: prog,
 			StallTimeout: cfg.StallTimeout, Trace: trace, OnRetry: onRetry, Limiter: limiter,
-			OnDrop: func(u string, err error) { cfg.notice("dropped the mirror %s: %v", Redact(u), err) },
+			NoPipelining: cfg.NoPipelining,
+			OnDrop:       func(u string, err error) { cfg.notice("dropped the mirror %s: %v", Redact(u), err) },
 			OnConn: func(slot int, open bool, reason string) {
 				cfg.emit(Event{Kind: EventConnection, Conns: slot, Open: open, Message: reason})
 			},
@@ -339,7 +340,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		SHA256: sum, Verified: cfg.SHA256 != "",
 		Seconds: done.Sub(start).Seconds(), BytesPerSecond: float64(fetched) / max(done.Sub(start).Seconds(), 1e-9),
 		Connections: usedConns(prog), Segments: len(jb.plan.Snapshot()), Splits: jb.plan.Splits(),
-		Retries: prog.Retries.Load(), Ranges: remote.Ranges,
+		Retries: prog.Retries.Load(), Pipelined: prog.Pipelined.Load(), Ranges: remote.Ranges,
 		Resumed: jb.resumed, Fetched: fetched, VerifySeconds: done.Sub(lastByte).Seconds(),
 		StartupSeconds: fetchStart.Sub(start).Seconds(), Sources: sourceResults(srcs, prog), Verdict: vd,
 	}, nil

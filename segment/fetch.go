@@ -86,15 +86,24 @@ type Options struct {
 	// read instead of asking for the resource again. The caller then
 	// calls Remote.Discard when done with the Remote.
 	KeepStream bool
+	// NoPipelining sends each request only once the answer before it on
+	// its connection has arrived. By default, on a path whose request
+	// latency is 2 ms or more, a connection sends its next request a
+	// little before its current answer ends (HTTP/1.1 pipelining), on
+	// servers that keep connections alive, through no proxy, and with
+	// the client NewClient makes (Fetch's own connections): each request
+	// then costs no idle round trip.
+	NoPipelining bool
 }
 
 // Progress is what a running Fetch reports, for the caller to read at any
 // time: counters only, updated atomically by the workers.
 type Progress struct {
-	Received atomic.Int64 // body bytes received, over all connections
-	Retries  atomic.Int64 // requests retried after a transient failure
-	Recycled atomic.Int64 // requests whose range another connection took or finished first, and slow connections closed for a fresh one
-	Conns    []ConnProgress
+	Received  atomic.Int64 // body bytes received, over all connections
+	Retries   atomic.Int64 // requests retried after a transient failure
+	Recycled  atomic.Int64 // requests whose range another connection took or finished first, and slow connections closed for a fresh one
+	Pipelined atomic.Int64 // requests sent before the answer ahead of them on their connection had ended (Options.NoPipelining)
+	Conns     []ConnProgress
 	// Sources are the bytes received from each source of FetchFrom, in
 	// its order; nil (not counted) unless the caller sizes it.
 	Sources []atomic.Int64
@@ -190,9 +199,10 @@ type fetcher struct {
 	led     *Ledger
 	opts    Options
 	prog    *Progress
-	held    atomic.Int64 // budget slots held by this fetch's workers
-	gate    *gate        // -c auto; nil for a fixed count
-	mu      sync.Mutex   // sources' failures and dead
+	held    atomic.Int64    // budget slots held by this fetch's workers
+	gate    *gate           // -c auto; nil for a fixed count
+	tr      *http.Transport // the pipes' (see pipe); nil: no pipelining
+	mu      sync.Mutex      // sources' failures and dead
 }
 
 // source is one server of the file, with its own validators and headers.
@@ -255,6 +265,12 @@ func FetchFrom(ctx context.Context, client *http.Client, rs []*Remote, dst io.Wr
 	if !r.Ranges {
 		return f.stream(ctx, &prog.Conns[0])
 	}
+	if f.tr = f.pipeTransport(ctx); f.tr != nil {
+		// The workers dial their own connections: the probe's, idle in
+		// the client's pool, would be one more than asked for (a
+		// server admitting N from a client refuses the Nth).
+		client.CloseIdleConnections()
+	}
 	led.setWorkers(opts.Connections)
 	g, gctx := errgroup.WithContext(ctx)
 	var control sync.WaitGroup
@@ -275,6 +291,75 @@ func FetchFrom(ctx context.Context, client *http.Client, rs []*Remote, dst io.Wr
 	stop()
 	control.Wait()
 	return err
+}
+
+// pipeTransport is the Transport the workers' pipes dial with, or nil
+// when requests are not to be pipelined (Options.NoPipelining): every
+// source must have kept its probe's connection alive over HTTP/1.1 and be
+// reached without a proxy, and a budget shared with other fetches counts
+// connections only through the client's pool.
+func (f *fetcher) pipeTransport(ctx context.Context) *http.Transport {
+	if f.opts.NoPipelining || f.opts.Budget != nil {
+		return nil
+	}
+	var tr *http.Transport
+	for _, src := range f.sources {
+		if !src.remote.keepAlive {
+			return nil
+		}
+		req, err := newRequest(ctx, src.remote.FinalURL, src.header)
+		if err != nil {
+			return nil
+		}
+		if tr = pipeTransport(f.client, req); tr == nil {
+			return nil
+		}
+	}
+	return tr
+}
+
+// lane is a worker's pipelining state: its pipe, and the lease it took
+// ahead (Ledger.AcquireAhead) with the request sent for it.
+type lane struct {
+	p    pipe
+	conn int
+	next *Grant
+	req  *http.Request // next's request
+	src  *source       // the source req goes to
+	stop func() bool   // ends the watch of the answer being read
+}
+
+// drop gives back the lease taken ahead, if any, and closes the pipe.
+func (ln *lane) drop() {
+	if ln.next != nil {
+		ln.next.Lease.Release(nil, time.Now(), nil)
+		ln.next = nil
+	}
+	ln.p.close()
+}
+
+// sendAhead takes the worker's next lease and sends its request on the
+// pipe, behind the answer being read (see Ledger.AcquireAhead). A request
+// that cannot be written now is sent again in its turn.
+func (f *fetcher) sendAhead(ctx context.Context, ln *lane, src *source) {
+	if f.gate != nil && !f.gate.admits(ln.conn) {
+		return
+	}
+	g := f.led.AcquireAhead(ctx, ln.conn, time.Now())
+	if g.Lease == nil {
+		return
+	}
+	ln.next, ln.src = &g, src
+	req, err := f.request(ctx, src, g.Lease.From(), g.Lease.End())
+	if err != nil {
+		ln.req = nil
+		return
+	}
+	ln.req = req
+	var fresh bool
+	if ln.p.send(ctx, req, &fresh) == nil {
+		f.prog.Pipelined.Add(1)
+	}
 }
 
 // defaults fills in the zero fields of o.
@@ -315,11 +400,31 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 	free := func() {}
 	defer func() { free() }()
 	defer c.End.Store(0)
+	var ln *lane
+	if f.tr != nil {
+		ln = &lane{p: pipe{tr: f.tr, slot: conn, opts: &f.opts}, conn: conn}
+		defer ln.drop()
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if ln != nil && ln.next != nil {
+			g := *ln.next
+			ln.next = nil
+			pause, err := f.fetch(ctx, g, conn, c, buf, ln)
+			if err != nil {
+				return err
+			}
+			if err := wait(ctx, pause); err != nil {
+				return err
+			}
+			continue
+		}
 		if f.gate != nil {
+			if ln != nil && !f.gate.admits(conn) {
+				ln.p.close() // not to be held open while the slot waits
+			}
 			if ok, err := f.gate.wait(ctx, conn); !ok {
 				return err
 			}
@@ -353,7 +458,7 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			// Only now: in a batch most workers may never get a slot.
 			buf, free = newBuffer(f.opts.BufferSize)
 		}
-		pause, err := f.fetch(ctx, g, conn, c, buf)
+		pause, err := f.fetch(ctx, g, conn, c, buf, ln)
 		f.releaseSlot()
 		if err != nil {
 			return err
@@ -367,12 +472,12 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 // fetch does one lease of the worker conn, and reports an error only when
 // the fetch must stop; pause is how long the worker waits before its next
 // request (a refused connection waits out the retry delay).
-func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress, buf []byte) (pause time.Duration, err error) {
+func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress, buf []byte, ln *lane) (pause time.Duration, err error) {
 	src := f.source(conn)
 	var used net.Conn
 	var drained bool
 	sent := time.Now()
-	err = f.fetchLease(g.Ctx, src, g.Lease, c, buf, &used, &drained)
+	err = f.fetchLease(g.Ctx, ctx, src, g.Lease, c, buf, &used, &drained, ln)
 	if err != nil && f.gate != nil && ctx.Err() == nil && !errors.Is(context.Cause(g.Ctx), ErrLost) {
 		f.gate.failed(err, sent)
 	}
@@ -529,7 +634,7 @@ const flushAfter = 20 * time.Millisecond
 // through it until the lease's end.
 // *drained is set when the body was read to its end, so that the
 // connection is kept for the next request.
-func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *ConnProgress, buf []byte, used *net.Conn, drained *bool) (err error) {
+func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, c *ConnProgress, buf []byte, used *net.Conn, drained *bool, ln *lane) (err error) {
 	from, end := ls.From(), ls.End()
 	if from >= end {
 		*drained = true
@@ -553,13 +658,30 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 	defer w.stop()
 	sent := time.Now()
 	var wrote atomic.Int64 // when the request was written (after any dial and handshake)
-	resp, conn, err := f.get(ctx, src, ls.conn, from, end, &fresh, &wrote)
+	var resp *http.Response
+	var conn net.Conn
+	if ln != nil {
+		resp, conn, err = f.getPiped(ctx, src, ls, from, end, &fresh, &wrote, ln)
+	} else {
+		resp, conn, err = f.get(ctx, src, ls.conn, from, end, &fresh, &wrote)
+	}
 	*used = conn
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
 	ls.Headers(sent, time.Unix(0, wrote.Load()), time.Now())
-	defer resp.Body.Close()
+	defer func() {
+		if ln != nil {
+			// A body not read to its end leaves the rest of it before
+			// the next answer: the connection goes, and the request
+			// sent ahead goes out again on another. (Closing the body
+			// first would read that rest.)
+			if !ln.stop() || !*drained {
+				ln.p.close()
+			}
+		}
+		resp.Body.Close()
+	}()
 	raw, ahead := conn, int64(0)
 	if tc, ok := conn.(*tls.Conn); ok {
 		raw, ahead = tc.NetConn(), tlsReadAhead
@@ -576,6 +698,7 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 	defer func() { got = pos - from }()
 	var n int // bytes in buf not yet written
 	var first time.Time
+	asked := ln == nil || ln.next != nil // the next request is sent
 	for {
 		k, rerr := body.Read(f.opts.readSlice(buf[n:]))
 		if k > 0 && n == 0 {
@@ -596,6 +719,12 @@ func (f *fetcher) fetchLease(ctx context.Context, src *source, ls *Lease, c *Con
 			if !more {
 				*drained = pos >= end
 				return nil // done, or the rest is another connection's
+			}
+			if ln != nil && !asked {
+				if b := ls.aheadBytes(time.Now()); b >= 0 && end-pos <= b+int64(len(buf)) {
+					asked = true
+					f.sendAhead(wctx, ln, src)
+				}
 			}
 		}
 		if rerr != nil {
@@ -621,15 +750,11 @@ func (f *fetcher) get(ctx context.Context, src *source, slot int, from, end int6
 		},
 		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(time.Now().UnixNano()) },
 	})
-	req, err := newRequest(ctx, src.remote.FinalURL, src.header)
+	req, err := f.request(ctx, src, from, end)
 	if err != nil {
 		return nil, nil, err
 	}
-	asked := formatRange(from, end)
-	req.Header.Set("Range", asked)
-	if v := src.remote.ifRange(); v != "" {
-		req.Header.Set("If-Range", v)
-	}
+	asked := req.Header.Get("Range")
 	resp, err := f.client.Do(req)
 	if err != nil {
 		// A request that got a connection and failed before its
@@ -643,6 +768,49 @@ func (f *fetcher) get(ctx context.Context, src *source, slot int, from, end int6
 		return nil, nil, err
 	}
 	return resp, conn, nil
+}
+
+// request builds the request for [from, end) of src, with If-Range.
+func (f *fetcher) request(ctx context.Context, src *source, from, end int64) (*http.Request, error) {
+	req, err := newRequest(ctx, src.remote.FinalURL, src.header)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Range", formatRange(from, end))
+	if v := src.remote.ifRange(); v != "" {
+		req.Header.Set("If-Range", v)
+	}
+	return req, nil
+}
+
+// getPiped is get on the worker's pipe: the answer to the request sent
+// ahead for ls (sendAhead), or to one sent now. On success the caller
+// must call ln.stop once done with the body.
+func (f *fetcher) getPiped(ctx context.Context, src *source, ls *Lease, from, end int64, fresh *bool, wrote *atomic.Int64, ln *lane) (*http.Response, net.Conn, error) {
+	req := ln.req
+	if req == nil || ln.src != src || !ln.p.queued(req) {
+		var err error
+		if req, err = f.request(ctx, src, from, end); err != nil {
+			return nil, nil, err
+		}
+		if err := ln.p.send(ctx, req, fresh); err != nil {
+			return nil, nil, err
+		}
+	}
+	ln.req, ln.src = nil, nil
+	wrote.Store(time.Now().UnixNano())
+	resp, stop, err := ln.p.receive(ctx, req, fresh)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln.stop = stop
+	if err := check(src.remote, resp, req.Header.Get("Range"), from, end); err != nil {
+		ln.p.close()
+		stop()
+		resp.Body.Close()
+		return nil, nil, err
+	}
+	return resp, ln.p.conn, nil
 }
 
 // check validates a response to the ranged request asked for [from, end).

@@ -52,6 +52,14 @@ func (g *gate) wait(ctx context.Context, conn int) (bool, error) {
 	}
 }
 
+// admits reports whether connection conn is among those the count lets
+// fetch now.
+func (g *gate) admits(conn int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return conn < g.s.N()
+}
+
 // apply publishes a change of count, and the search's end even where
 // the count stays (a CPU found saturated at the first measurement): its
 // reason is the verdict's, and the last scale event's; the ledger's

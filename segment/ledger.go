@@ -48,6 +48,7 @@ type Lease struct {
 	conn   int
 	from   int64 // where the request starts
 	hedge  bool
+	ahead  bool // its request was sent before the one ahead of it had its answer
 	cancel context.CancelCauseFunc
 	// Guarded by led.mu:
 	pos  int64 // the next offset the response delivers
@@ -312,6 +313,76 @@ func (l *Ledger) Acquire(ctx context.Context, conn int, now time.Time) Grant {
 	return Grant{Lease: ls, Ctx: lctx}
 }
 
+// AcquireAhead is Acquire for a connection whose request in flight is
+// about to end, so that its next request can be sent now, on the same
+// connection, and be answered right after (HTTP/1.1 pipelining): the
+// path's round trip between two requests is not lost. It grants only the
+// pending bytes a request would take (Decide's ActTake), never a split or
+// a hedge, which are decided better when the connection is free; and
+// nothing when the connection has no request in flight or already one
+// sent ahead. The lease, once granted, is fetched like any other; its
+// request counts as in flight from when the one before it ends.
+func (l *Ledger) AcquireAhead(ctx context.Context, conn int, now time.Time) Grant {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ensureConnLocked(conn)
+	c := &l.conns[conn]
+	if c.cur == nil || c.next != nil || c.polling {
+		return Grant{}
+	}
+	v, pend, _ := l.viewLocked(conn, now)
+	if cur := c.cur; !cur.over {
+		v.Busy = max(cur.p.end-(cur.from+cur.arrived.Load()+cur.queuedLocked(now)), 0)
+	}
+	a := l.policy.Decide(&v)
+	if a.Kind != ActTake || a.Len <= 0 {
+		return Grant{}
+	}
+	ls := l.takeLocked(pend, a.Len, conn, now)
+	ls.ahead = true
+	lctx, cancel := context.WithCancelCause(ctx)
+	ls.cancel = cancel
+	c.next = ls
+	return Grant{Lease: ls, Ctx: lctx}
+}
+
+// aheadBytes is how many bytes before the end of its response a lease's
+// connection sends its next request (AcquireAhead): what arrives in
+// aheadRTTs round trips at the connection's rate. It is -1 (never) on a
+// short path (below aheadLatency), where a request costs little, or while
+// the rate is unknown.
+func (ls *Lease) aheadBytes(now time.Time) int64 {
+	l := ls.led
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.minLatency < aheadLatency || ls.over {
+		return -1
+	}
+	c := &l.conns[ls.conn]
+	r := c.rate(now, l.latency)
+	if el := now.Sub(c.hdr); r <= 0 && c.cur == ls && !c.hdr.IsZero() && el >= l.minLatency {
+		// Its first request, too early for rate's estimate: what came
+		// since its headers, over at least a round trip, tells enough
+		// for when to send the next.
+		r = float64(ls.arrived.Load()) / el.Seconds()
+	}
+	if r <= 0 {
+		return -1
+	}
+	return int64(r * l.minLatency.Seconds() * aheadRTTs)
+}
+
+// aheadLatency: requests are sent ahead (AcquireAhead) only where the
+// least request latency seen is at least this. On loopback a request
+// costs a fraction of a millisecond, and deciding a connection's next
+// range before it is free would only decide it on staler rates.
+const aheadLatency = 2 * time.Millisecond
+
+// aheadRTTs: see aheadBytes. One round trip is the least that hides the
+// request's; the second covers the rate's error and the bytes the
+// connection has in its receive queue.
+const aheadRTTs = 2
+
 func (l *Ledger) ensureConnLocked(conn int) {
 	for len(l.conns) <= conn {
 		l.conns = append(l.conns, connState{})
@@ -486,7 +557,7 @@ func (ls *Lease) Release(err error, now time.Time, delay func(failures int) time
 	if ls.cancel != nil {
 		ls.cancel(context.Canceled)
 	}
-	l.conns[ls.conn].finish(ls.arrived.Load(), now, l.latency)
+	l.conns[ls.conn].finish(ls, now, l.latency)
 	found := false
 	for i, o := range p.leases {
 		if o == ls {
@@ -557,7 +628,7 @@ func (ls *Lease) Headers(sent, wrote, now time.Time) {
 	l := ls.led
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.conns[ls.conn].headers(l, sent, wrote, now)
+	l.conns[ls.conn].headers(l, ls, sent, wrote, now)
 }
 
 // finishStream fixes the size of a stream of unknown length once it ended.

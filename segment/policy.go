@@ -184,7 +184,11 @@ func (p Policy) taper(v *View) int64 {
 				total *= float64(v.GrowTo) / float64(v.Workers)
 				least = max(least, int64(v.Rate*v.MinLatency.Seconds()*growRTTs))
 			}
-			fair := max(int64(v.Rate/total*pool), least)
+			fair := int64(v.Rate/total*pool) - v.Busy
+			if v.Busy > 0 && fair < least {
+				return 0 // not worth a request yet: decide when free
+			}
+			fair = max(fair, least)
 			if v.PendingBytes-fair < p.MinPiece {
 				return v.PendingBytes // no crumb left for a request of its own
 			}

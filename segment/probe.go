@@ -34,6 +34,10 @@ type Remote struct {
 	// response headers (the last request, after redirects; no dial or
 	// handshake). -c auto's first count follows it (NewScaler).
 	latency time.Duration
+	// keepAlive: the probe's answer came over HTTP/1.1 on a connection
+	// the server keeps open, so requests may be pipelined on it (see
+	// Options.NoPipelining).
+	keepAlive bool
 
 	// kept is the probe's own response when the server answered it with
 	// the whole resource and Options.KeepStream asked to keep it: the
@@ -262,6 +266,7 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 				&RangeError{Asked: "bytes=0-0", Got: resp.Header.Get("Content-Range"), Reason: "wrong range"})
 		}
 		r.Size = cr.total
+		r.keepAlive = resp.ProtoAtLeast(1, 1) && !resp.Close
 		// An unknown complete length ("bytes 0-0/*") cannot be planned.
 		r.Ranges = cr.total > 0 && r.Encoding == ""
 		if r.Encoding != "" {

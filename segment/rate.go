@@ -20,6 +20,10 @@ type connState struct {
 	cur     *Lease // the request in flight, nil when idle
 	sent    time.Time
 	hdr     time.Time // when its response headers arrived; zero before
+	// next is the request sent ahead on the same connection while cur
+	// was finishing (HTTP/1.1 pipelining, Ledger.AcquireAhead); it
+	// becomes cur when cur is released.
+	next *Lease
 	// polling: the connection is idle and looks again on a timer (one of
 	// the Ledger's pollers).
 	polling bool
@@ -46,8 +50,14 @@ func (c *connState) start(ls *Lease, now time.Time) {
 	c.cur, c.sent, c.hdr = ls, now, time.Time{}
 }
 
-func (c *connState) headers(l *Ledger, sent, wrote, now time.Time) {
+func (c *connState) headers(l *Ledger, ls *Lease, sent, wrote, now time.Time) {
 	c.hdr = now
+	if ls.ahead {
+		// Its answer waited for the one before it on the connection:
+		// no measure of the path's latency (it would read as the time
+		// that answer took to finish, or as nothing at all).
+		return
+	}
 	l.observeLatency(now.Sub(sent), now.Sub(wrote))
 }
 
@@ -67,7 +77,22 @@ func (c *connState) headers(l *Ledger, sent, wrote, now time.Time) {
 // was tried: on files short against the latency, where every request is
 // short, rates stayed unknown and the simulator's random links ran up to
 // 6x their ideal.)
-func (c *connState) finish(arrived int64, now time.Time, lat time.Duration) {
+func (c *connState) finish(ls *Lease, now time.Time, lat time.Duration) {
+	if ls == c.next {
+		c.next = nil // sent ahead, and given up before its turn
+		return
+	}
+	if ls != c.cur {
+		return
+	}
+	arrived := ls.arrived.Load()
+	defer func() {
+		if c.next != nil {
+			// The request sent ahead is answered next, from now on:
+			// its response is due now, not a latency from now.
+			c.cur, c.sent, c.hdr, c.next = c.next, now.Add(-lat), time.Time{}, nil
+		}
+	}()
 	if !c.hdr.IsZero() {
 		el := now.Sub(c.hdr)
 		tau := observeFor(lat)
@@ -212,6 +237,10 @@ type View struct {
 	// Rate is what the idle connection is expected to move, bytes/s: its
 	// own history, else the mean of the others; -1 unknown.
 	Rate float64
+	// Busy is what the connection deciding still has to receive of its
+	// request in flight, when it decides ahead (Ledger.AcquireAhead); 0
+	// when it is idle. Its next range begins only after.
+	Busy int64
 	// Pending is the first range in file order that nobody fetches and
 	// that may be asked now; nil when there is none.
 	Pending *PendingView
@@ -329,7 +358,11 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 			a.Pos = max(a.Pos, min(pos, p.end))
 			c := &l.conns[ls.conn]
 			a.Rate = max(a.Rate, c.rate(now, l.latency))
-			a.Age = max(a.Age, now.Sub(c.sent))
+			if ls != c.next {
+				// (A request sent ahead has not begun: its age is
+				// not that of the one its connection answers now.)
+				a.Age = max(a.Age, now.Sub(c.sent))
+			}
 		}
 		if a.Rate >= 0 {
 			sum += a.Rate

@@ -72,7 +72,7 @@ func TestHistoryGivesWay(t *testing.T) {
 				t.Fatalf("%+v: after %v at %.0f B/s the rate reads %.0f", k, el, real, r)
 			}
 		}
-		c.finish(ls.arrived.Load(), t0.Add(at), lat)
+		c.finish(ls, t0.Add(at), lat)
 		if c.histFor <= 0 {
 			t.Fatalf("%+v: no observation time kept with the history", k)
 		}
@@ -83,9 +83,11 @@ func TestHistoryGivesWay(t *testing.T) {
 	// A short request leaves a known history near where it was (at most
 	// twofold up), and a long one replaces it.
 	c := connState{hist: real, histFor: time.Second}
-	c.start(&Lease{}, t0)
+	ls := &Lease{}
+	ls.arrived.Store(300e3)
+	c.start(ls, t0)
 	c.hdr = t0
-	c.finish(300e3, t0.Add(300*time.Microsecond), 10*time.Millisecond)
+	c.finish(ls, t0.Add(300*time.Microsecond), 10*time.Millisecond)
 	if c.hist > 2*real {
 		t.Fatalf("a 300 kB burst in 0.3 ms raised a %.0f B/s history to %.0f", real, c.hist)
 	}

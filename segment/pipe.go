@@ -1,0 +1,220 @@
+package segment
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+)
+
+// pipe is one worker's own HTTP/1.1 connection, on which the worker may
+// send its next request before the answer to the current one has arrived
+// (pipelining): 30 ms away, each request otherwise leaves the connection
+// idle for a round trip, 4-6 of them per connection on a download of 1 GiB
+// over 16. Answers come back in the order the requests went out (RFC 9112,
+// 9.3.2); a request whose answer is not read to its end, or whose turn
+// never comes, takes the connection down with it, and the requests queued
+// behind it are sent again on a fresh one. A pipe is used by its worker
+// only.
+type pipe struct {
+	tr   *http.Transport
+	slot int
+	opts *Options
+
+	addr string // host:port the connection goes to; "" when none
+	conn net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	// sent are the requests written on conn whose answers are still to
+	// be read, in order; served counts the answers read on conn.
+	sent   []*http.Request
+	served int
+	// last: the server said it closes conn after the answer read last.
+	last bool
+}
+
+// pipeTransport returns the Transport a pipe can dial with, or nil when
+// the client's requests must go through the client: a Transport of its
+// own kind, no cookie jar, no proxy for the URL.
+func pipeTransport(client *http.Client, req *http.Request) *http.Transport {
+	tr, ok := client.Transport.(*http.Transport)
+	if !ok || client.Jar != nil || tr.DialContext == nil || tr.DialTLSContext != nil || tr.DialTLS != nil {
+		return nil
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" || req.URL.User != nil {
+		return nil
+	}
+	if tr.Proxy != nil {
+		if u, err := tr.Proxy(req); err != nil || u != nil {
+			return nil
+		}
+	}
+	return tr
+}
+
+// queued reports whether req was sent and waits for its answer.
+func (p *pipe) queued(req *http.Request) bool {
+	for _, r := range p.sent {
+		if r == req {
+			return true
+		}
+	}
+	return false
+}
+
+// send writes req on the pipe's connection, dialing one first if there is
+// none (or it goes elsewhere). fresh is set when it dialed.
+func (p *pipe) send(ctx context.Context, req *http.Request, fresh *bool) error {
+	addr := canonicalAddr(req.URL)
+	if p.conn != nil && (p.addr != addr || p.last) {
+		p.close()
+	}
+	if p.conn == nil {
+		if err := p.dial(ctx, req, addr); err != nil {
+			return err
+		}
+		*fresh = true
+	}
+	conn := p.conn // (p.close clears p.conn: not to be read from the watch's goroutine)
+	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Unix(1, 0)) })
+	err := req.Write(p.bw)
+	if err == nil {
+		err = p.bw.Flush()
+	}
+	if !stop() && err == nil {
+		// The deadline was set, or is being set, as the write ended:
+		// the connection cannot be trusted with the next write.
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		p.close()
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return err
+	}
+	p.sent = append(p.sent, req)
+	return nil
+}
+
+// dial connects the pipe to addr (with TLS for https), as the Transport
+// would: its dialer (connections dialed ahead, receive low-water marks),
+// its TLS settings and handshake timeout.
+func (p *pipe) dial(ctx context.Context, req *http.Request, addr string) error {
+	c, err := p.tr.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	if req.URL.Scheme == "https" {
+		cfg := &tls.Config{}
+		if p.tr.TLSClientConfig != nil {
+			cfg = p.tr.TLSClientConfig.Clone()
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		if cfg.ServerName == "" {
+			cfg.ServerName = req.URL.Hostname()
+		}
+		hctx := ctx
+		if d := p.tr.TLSHandshakeTimeout; d > 0 {
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(hctx); err != nil {
+			c.Close()
+			return err
+		}
+		c = tc
+	}
+	p.conn, p.addr, p.served = c, addr, 0
+	p.br = bufio.NewReaderSize(c, readBufferSize)
+	p.bw = bufio.NewWriterSize(c, 4<<10)
+	p.opts.conn(p.slot, true, "")
+	return nil
+}
+
+// receive reads the answer to req, the first request waiting on the pipe.
+// Its body must be read to its end (or the pipe closed) before the next
+// answer is read; reads stop when ctx is done (the returned stop ends that
+// watch). A pipelined request that the server closed the connection on
+// without an answer (its keep-alive limit, or its idle timeout) is sent
+// again, once, on a fresh connection: nothing of it was answered.
+func (p *pipe) receive(ctx context.Context, req *http.Request, fresh *bool) (resp *http.Response, stop func() bool, err error) {
+	for attempt := 0; ; attempt++ {
+		if len(p.sent) == 0 || p.sent[0] != req {
+			p.close()
+			if err := p.send(ctx, req, fresh); err != nil {
+				return nil, nil, err
+			}
+		}
+		conn := p.conn
+		stop = context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+		resp, err = http.ReadResponse(p.br, req)
+		if err == nil {
+			p.sent = p.sent[1:]
+			p.served++
+			if resp.Close || !resp.ProtoAtLeast(1, 1) {
+				// No more answers on this connection: the requests
+				// behind this one go out again on another.
+				p.sent, p.last = p.sent[:0], true
+			}
+			resp.Body = ctxBody{resp.Body, ctx}
+			return resp, stop, nil
+		}
+		stop()
+		if ctx.Err() != nil {
+			p.close()
+			return nil, nil, context.Cause(ctx)
+		}
+		// On a connection that has answered before, a request that
+		// finds it closed, or finds bytes that are no answer (the end
+		// of an overlong body before it), goes again on a fresh one,
+		// once: a GET may be repeated, and net/http does the same.
+		again := p.served > 0 && attempt == 0
+		addr := p.addr
+		p.close()
+		if !again {
+			return nil, nil, fmt.Errorf("reading the response: %w", err)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			p.opts.conn(p.slot, false, "closed by the server with a request unanswered: it goes again on a fresh connection")
+		} else {
+			// As net/http reports junk on an idle connection (rget
+			// get --debug shows it).
+			log.Printf("no response where one was due on a kept-alive connection to %s (%v): the request goes again on a fresh connection", addr, err)
+			p.opts.conn(p.slot, false, "no response where one was due: "+err.Error())
+		}
+	}
+}
+
+// close drops the pipe's connection and the requests waiting on it.
+func (p *pipe) close() {
+	if p.conn != nil {
+		p.conn.Close()
+	}
+	p.conn, p.br, p.bw, p.addr, p.sent, p.served, p.last = nil, nil, nil, "", nil, 0, false
+}
+
+// ctxBody is a body read under a context whose end sets a deadline on the
+// connection (pipe.receive): a read that fails once the context is done
+// reports why it was done, as net/http's bodies do, not the deadline.
+type ctxBody struct {
+	io.ReadCloser
+	ctx context.Context
+}
+
+func (b ctxBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.ctx.Err() != nil {
+		err = context.Cause(b.ctx)
+	}
+	return n, err
+}
