@@ -149,3 +149,14 @@ func (c *pacedConn) Close() error {
 	})
 	return c.closeErr
 }
+
+// CloseWrite shuts down the sending side of the connection (a FIN), as
+// servers do before closing one with a request still unread, so that the
+// client sees the end rather than a reset. A handler that hijacked the
+// connection may call it.
+func (c *pacedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}

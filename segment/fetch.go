@@ -326,6 +326,7 @@ type lane struct {
 	next *Grant
 	req  *http.Request // next's request
 	src  *source       // the source req goes to
+	end  int64         // the end req asked for (next's may move closer)
 	stop func() bool   // ends the watch of the answer being read
 }
 
@@ -355,7 +356,7 @@ func (f *fetcher) sendAhead(ctx context.Context, ln *lane, src *source) {
 		ln.req = nil
 		return
 	}
-	ln.req = req
+	ln.req, ln.end = req, g.Lease.End()
 	var fresh bool
 	if ln.p.send(ctx, req, &fresh) == nil {
 		f.prog.Pipelined.Add(1)
@@ -787,8 +788,14 @@ func (f *fetcher) request(ctx context.Context, src *source, from, end int64) (*h
 // ahead for ls (sendAhead), or to one sent now. On success the caller
 // must call ln.stop once done with the body.
 func (f *fetcher) getPiped(ctx context.Context, src *source, ls *Lease, from, end int64, fresh *bool, wrote *atomic.Int64, ln *lane) (*http.Response, net.Conn, error) {
+	ln.p.next()
 	req := ln.req
-	if req == nil || ln.src != src || !ln.p.queued(req) {
+	if req != nil && ln.src == src && ln.p.queued(req) {
+		// Sent ahead: the answer is to what it asked for, which a
+		// split may since have cut shorter (the rest is read away
+		// with the connection).
+		end = ln.end
+	} else {
 		var err error
 		if req, err = f.request(ctx, src, from, end); err != nil {
 			return nil, nil, err

@@ -220,6 +220,12 @@ func TestPolicyDecide(t *testing.T) {
 			Pending: &PendingView{0, 4 << 20, 0}, PendingBytes: 16 << 20, InFlight: 30 << 20}, ActTake, 1 << 20, 0},
 		{"end game: an equal share", View{Workers: 4, Rate: 1e9, TotalRate: 4e9, Latency: 10 * ms, MinLatency: 10 * ms,
 			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 400 << 20}, ActTake, 100 << 20, 0},
+		// Deciding ahead (AcquireAhead), with 30 MiB of its answer still
+		// to come: it is free only after those.
+		{"end game, deciding ahead", View{Workers: 4, Rate: 1e9, TotalRate: 4e9, Latency: 10 * ms, MinLatency: 10 * ms, Busy: 30 << 20,
+			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 370 << 20, InFlight: 30 << 20}, ActTake, 70 << 20, 0},
+		{"end game, deciding ahead with its share still to come", View{Workers: 4, Rate: 1e9, TotalRate: 4e9, Latency: 10 * ms, MinLatency: 10 * ms, Busy: 120 << 20,
+			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 280 << 20, InFlight: 120 << 20}, ActWait, 0, 0},
 		// -c auto's search may still reach 16: the shares are theirs.
 		{"end game, more connections to come", View{Workers: 4, GrowTo: 16, Rate: 1e9, TotalRate: 4e9, Latency: 2 * ms, MinLatency: 2 * ms,
 			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 400 << 20}, ActTake, 25 << 20, 0},
@@ -300,5 +306,58 @@ func TestPolicyPlanned(t *testing.T) {
 		if v.Limit != tc.want {
 			t.Errorf("%d connections: bound at %d, want %d", tc.workers, v.Limit, tc.want)
 		}
+	}
+}
+
+// TestAcquireAhead: a connection with a request in flight may take its
+// next range ahead, once, and no idle connection may; the lease taken
+// ahead becomes the one in flight when the first is released, and its
+// response, which waited behind the first, is no measure of the latency.
+func TestAcquireAhead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t0 := time.Unix(1e9, 0)
+	ms := time.Millisecond
+	led := NewLedger(64<<20, Split(64<<20, 4<<20), Policy{})
+	led.setWorkers(2)
+	a := acquire(t, led, 0, t0).Lease
+	if g := led.AcquireAhead(ctx, 1, t0); g.Lease != nil {
+		t.Fatalf("an idle connection took [%d,%d) ahead", g.Lease.From(), g.Lease.End())
+	}
+	a.Headers(t0, t0, t0.Add(30*ms))
+	b := led.AcquireAhead(ctx, 0, t0.Add(40*ms)).Lease
+	if b == nil || b.From() != a.End() {
+		t.Fatalf("ahead: %v, want the range after [%d,%d)", b, a.From(), a.End())
+	}
+	if g := led.AcquireAhead(ctx, 0, t0.Add(41*ms)); g.Lease != nil {
+		t.Fatal("a second range taken ahead")
+	}
+	c := &led.conns[0]
+	if c.cur != a || c.next != b {
+		t.Fatalf("in flight %p, ahead %p; want %p, %p", c.cur, c.next, a, b)
+	}
+	a.Arrived(4 << 20)
+	a.Release(nil, t0.Add(150*ms), nil)
+	if c.cur != b || c.next != nil || c.hist <= 0 {
+		t.Fatalf("after the first: in flight %p (want %p), ahead %p, history %.0f B/s", c.cur, b, c.next, c.hist)
+	}
+	// Its headers come right after the first answer's end, 110 ms after
+	// it was sent: neither the latency nor the least one moves.
+	b.Headers(t0.Add(40*ms), t0.Add(40*ms), t0.Add(151*ms))
+	if led.latency != 30*ms || led.minLatency != 30*ms {
+		t.Fatalf("latency %v, least %v; want 30ms both", led.latency, led.minLatency)
+	}
+	// A lease taken ahead and given up first leaves the one in flight.
+	d := led.AcquireAhead(ctx, 0, t0.Add(160*ms)).Lease
+	if d == nil {
+		t.Fatal("no range ahead of the second")
+	}
+	d.Release(context.Canceled, t0.Add(161*ms), nil)
+	if c.cur != b || c.next != nil {
+		t.Fatalf("after giving up the one ahead: in flight %p (want %p), ahead %p", c.cur, b, c.next)
+	}
+	b.Release(nil, t0.Add(300*ms), nil)
+	if c.cur != nil {
+		t.Fatal("a connection with nothing in flight has a current request")
 	}
 }

@@ -72,8 +72,13 @@ func (p *pipe) queued(req *http.Request) bool {
 // send writes req on the pipe's connection, dialing one first if there is
 // none (or it goes elsewhere). fresh is set when it dialed.
 func (p *pipe) send(ctx context.Context, req *http.Request, fresh *bool) error {
+	if p.last {
+		// The answer being read is the connection's last: the request
+		// waits for its turn (see next) and a fresh connection.
+		return errLast
+	}
 	addr := canonicalAddr(req.URL)
-	if p.conn != nil && (p.addr != addr || p.last) {
+	if p.conn != nil && p.addr != addr {
 		p.close()
 	}
 	if p.conn == nil {
@@ -102,6 +107,18 @@ func (p *pipe) send(ctx context.Context, req *http.Request, fresh *bool) error {
 	}
 	p.sent = append(p.sent, req)
 	return nil
+}
+
+// errLast: the pipe's connection ends after the answer being read.
+var errLast = errors.New("the server closes the connection after this answer")
+
+// next readies the pipe for the worker's next request, once it is done
+// with the answer before: a connection the server said it closes is
+// closed now.
+func (p *pipe) next() {
+	if p.last {
+		p.close()
+	}
 }
 
 // dial connects the pipe to addr (with TLS for https), as the Transport

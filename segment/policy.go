@@ -103,6 +103,11 @@ func (p Policy) Decide(v *View) Action {
 			}
 		}
 		n := p.taper(v)
+		if n <= 0 && v.Busy > 0 {
+			// Deciding ahead, with as much left of its own answer as
+			// its share would be: it decides again once free.
+			return Action{Kind: ActWait, Wake: p.wake(v)}
+		}
 		if p.NoJoin {
 			n = min(n, v.Pending.End-v.Pending.Claimed)
 		}
