@@ -202,7 +202,13 @@ type fetcher struct {
 	held    atomic.Int64    // budget slots held by this fetch's workers
 	gate    *gate           // -c auto; nil for a fixed count
 	tr      *http.Transport // the pipes' (see pipe); nil: no pipelining
-	mu      sync.Mutex      // sources' failures and dead
+	// noPipe: an answer on a pipe was a redirect, which only the client
+	// follows; the workers' requests go through it from then on.
+	noPipe atomic.Bool
+	// noAhead: an answer to a request sent ahead stalled, or was junk:
+	// the server (or something on the way) does not pipeline.
+	noAhead atomic.Bool
+	mu      sync.Mutex // sources' failures and dead
 }
 
 // source is one server of the file, with its own validators and headers.
@@ -327,7 +333,13 @@ type lane struct {
 	req  *http.Request // next's request
 	src  *source       // the source req goes to
 	end  int64         // the end req asked for (next's may move closer)
-	stop func() bool   // ends the watch of the answer being read
+	// lease is next's lease, kept after next is taken for fetching:
+	// req's answer is that lease's only.
+	lease *Lease
+	// Of the answer being read: the watch that ends with it, and the
+	// end of the range it brings.
+	stop  func() bool
+	asked int64
 }
 
 // drop gives back the lease taken ahead, if any, and closes the pipe.
@@ -343,20 +355,21 @@ func (ln *lane) drop() {
 // pipe, behind the answer being read (see Ledger.AcquireAhead). A request
 // that cannot be written now is sent again in its turn.
 func (f *fetcher) sendAhead(ctx context.Context, ln *lane, src *source) {
-	if f.gate != nil && !f.gate.admits(ln.conn) {
+	if f.noAhead.Load() || f.noPipe.Load() || f.gate != nil && !f.gate.admits(ln.conn) {
 		return
 	}
 	g := f.led.AcquireAhead(ctx, ln.conn, time.Now())
 	if g.Lease == nil {
 		return
 	}
-	ln.next, ln.src = &g, src
-	req, err := f.request(ctx, src, g.Lease.From(), g.Lease.End())
+	from, end := g.Lease.From(), g.Lease.End()
+	ln.next, ln.src, ln.lease, ln.end = &g, src, g.Lease, end
+	req, err := f.request(ctx, src, from, end)
 	if err != nil {
 		ln.req = nil
 		return
 	}
-	ln.req, ln.end = req, g.Lease.End()
+	ln.req = req
 	var fresh bool
 	if ln.p.send(ctx, req, &fresh) == nil {
 		f.prog.Pipelined.Add(1)
@@ -661,9 +674,16 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 	var wrote atomic.Int64 // when the request was written (after any dial and handshake)
 	var resp *http.Response
 	var conn net.Conn
-	if ln != nil {
+	piped := ln != nil && !f.noPipe.Load()
+	if piped {
 		resp, conn, err = f.getPiped(ctx, src, ls, from, end, &fresh, &wrote, ln)
-	} else {
+		if errors.Is(err, errRedirected) {
+			piped = false
+		}
+	} else if ln != nil {
+		ln.p.close()
+	}
+	if !piped {
 		resp, conn, err = f.get(ctx, src, ls.conn, from, end, &fresh, &wrote)
 	}
 	*used = conn
@@ -671,13 +691,15 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
 	ls.Headers(sent, time.Unix(0, wrote.Load()), time.Now())
+	pos := from
 	defer func() {
-		if ln != nil {
-			// A body not read to its end leaves the rest of it before
-			// the next answer: the connection goes, and the request
-			// sent ahead goes out again on another. (Closing the body
-			// first would read that rest.)
-			if !ln.stop() || !*drained {
+		if piped {
+			// The connection serves the next answer only once this one
+			// is read to its end, within the watch: else it goes, and a
+			// request sent ahead goes again on another. (Closing the
+			// body first would read the rest with no deadline.)
+			clean := *drained && pos >= ln.asked && atEOF(resp.Body)
+			if !ln.stop() || !clean {
 				ln.p.close()
 			}
 		}
@@ -695,7 +717,6 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 	}
 	status = resp.StatusCode
 	body := io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received, &ls.arrived, src.bytes})
-	pos := from
 	defer func() { got = pos - from }()
 	var n int // bytes in buf not yet written
 	var first time.Time
@@ -721,7 +742,7 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 				*drained = pos >= end
 				return nil // done, or the rest is another connection's
 			}
-			if ln != nil && !asked {
+			if piped && !asked {
 				if b := ls.aheadBytes(time.Now()); b >= 0 && end-pos <= b+int64(len(buf)) {
 					asked = true
 					f.sendAhead(wctx, ln, src)
@@ -785,32 +806,63 @@ func (f *fetcher) request(ctx context.Context, src *source, from, end int64) (*h
 }
 
 // getPiped is get on the worker's pipe: the answer to the request sent
-// ahead for ls (sendAhead), or to one sent now. On success the caller
-// must call ln.stop once done with the body.
+// ahead for ls (sendAhead), or to one sent now. On success ln.stop and
+// ln.asked describe the answer (the caller calls ln.stop once done with
+// the body). errRedirected: the answer was a redirect, for the client to
+// follow (the pipe is closed, and no longer used by the fetch).
 func (f *fetcher) getPiped(ctx context.Context, src *source, ls *Lease, from, end int64, fresh *bool, wrote *atomic.Int64, ln *lane) (*http.Response, net.Conn, error) {
 	ln.p.next()
 	req := ln.req
-	if req != nil && ln.src == src && ln.p.queued(req) {
+	queued := req != nil && ln.lease == ls && ln.src == src && ln.p.queued(req)
+	if queued {
 		// Sent ahead: the answer is to what it asked for, which a
 		// split may since have cut shorter (the rest is read away
 		// with the connection).
 		end = ln.end
 	} else {
+		if req != nil && ln.p.queued(req) {
+			// Sent ahead for a lease given up since (its range ended
+			// before its turn): its answer comes first, and is not
+			// this lease's.
+			ln.p.close()
+		}
+		ls.sentNow()
 		var err error
 		if req, err = f.request(ctx, src, from, end); err != nil {
 			return nil, nil, err
 		}
-		if err := ln.p.send(ctx, req, fresh); err != nil {
+		reused := ln.p.conn != nil
+		err = ln.p.send(ctx, req, fresh)
+		if err != nil && reused && ctx.Err() == nil {
+			// A kept-alive connection the server has closed since:
+			// once more on a fresh one, as net/http does.
+			ln.p.close()
+			err = ln.p.send(ctx, req, fresh)
+		}
+		if err != nil {
 			return nil, nil, err
 		}
 	}
-	ln.req, ln.src = nil, nil
+	ln.req, ln.src, ln.lease = nil, nil, nil
 	wrote.Store(time.Now().UnixNano())
 	resp, stop, err := ln.p.receive(ctx, req, fresh)
 	if err != nil {
+		if queued && (errors.Is(context.Cause(ctx), ErrStalled) || ln.p.junk) {
+			f.noAhead.Store(true)
+		}
 		return nil, nil, err
 	}
-	ln.stop = stop
+	if ln.p.junk {
+		f.noAhead.Store(true)
+	}
+	ln.stop, ln.asked = stop, end
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		ln.p.close()
+		stop()
+		resp.Body.Close()
+		f.noPipe.Store(true)
+		return nil, nil, errRedirected
+	}
 	if err := check(src.remote, resp, req.Header.Get("Range"), from, end); err != nil {
 		ln.p.close()
 		stop()
@@ -818,6 +870,18 @@ func (f *fetcher) getPiped(ctx context.Context, src *source, ls *Lease, from, en
 		return nil, nil, err
 	}
 	return resp, ln.p.conn, nil
+}
+
+// errRedirected: see getPiped.
+var errRedirected = errors.New("redirected")
+
+// atEOF reports whether body, read to the end of its range, is at its end
+// (the terminating chunk of a chunked one is read here): only then does
+// the connection hold the next answer.
+func atEOF(body io.Reader) bool {
+	var b [1]byte
+	n, err := body.Read(b[:])
+	return n == 0 && err == io.EOF
 }
 
 // check validates a response to the ranged request asked for [from, end).

@@ -46,6 +46,12 @@ func fetch(t *testing.T, url string, conns int, seg int64, opts segment.Options)
 
 func fetchRemote(ctx context.Context, t *testing.T, client *http.Client, r *segment.Remote, conns int, seg int64, opts segment.Options) (*result, error) {
 	t.Helper()
+	return fetchPolicy(ctx, t, client, r, conns, seg, segment.Policy{}, opts)
+}
+
+// fetchPolicy is fetchRemote with the ledger's policy pol.
+func fetchPolicy(ctx context.Context, t *testing.T, client *http.Client, r *segment.Remote, conns int, seg int64, pol segment.Policy, opts segment.Options) (*result, error) {
+	t.Helper()
 	f, err := os.Create(filepath.Join(t.TempDir(), "out.part"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +60,7 @@ func fetchRemote(ctx context.Context, t *testing.T, client *http.Client, r *segm
 	if seg == 0 {
 		seg = segment.SegmentSize(r.Size, conns)
 	}
-	plan := segment.NewLedger(r.Size, segment.Split(r.Size, seg), segment.Policy{})
+	plan := segment.NewLedger(r.Size, segment.Split(r.Size, seg), pol)
 	prog := segment.NewProgress(conns)
 	opts.Connections = conns
 	if opts.Progress == nil {

@@ -76,7 +76,9 @@ func (ls *Lease) queuedLocked(now time.Time) int64 {
 	if d := now.Sub(ls.qAt); d >= queuedFor || d < 0 {
 		ls.qAt, ls.qBytes = now, ls.queued()
 	}
-	return ls.qBytes
+	// Not beyond its own response: on a pipelined connection the next
+	// answer's bytes may follow in the same queue.
+	return min(ls.qBytes, max(ls.p.end-ls.from-ls.arrived.Load(), 0))
 }
 
 // SetQueued gives the lease a way to know how many bytes of its response
@@ -96,6 +98,14 @@ func (ls *Lease) End() int64 {
 	ls.led.mu.Lock()
 	defer ls.led.mu.Unlock()
 	return ls.p.end
+}
+
+// sentNow records that the lease's request went out when its turn came,
+// not ahead (its answer then measures the latency).
+func (ls *Lease) sentNow() {
+	ls.led.mu.Lock()
+	defer ls.led.mu.Unlock()
+	ls.ahead = false
 }
 
 // Hedge reports whether the lease duplicates bytes another lease is

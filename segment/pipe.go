@@ -36,8 +36,11 @@ type pipe struct {
 	// be read, in order; served counts the answers read on conn.
 	sent   []*http.Request
 	served int
-	// last: the server said it closes conn after the answer read last.
+	// last: conn takes no more requests: the server said it closes it
+	// after the answer being read, or a write on it failed.
 	last bool
+	// junk: an answer was due and something else came (see receive).
+	junk bool
 }
 
 // pipeTransport returns the Transport a pipe can dial with, or nil when
@@ -99,7 +102,9 @@ func (p *pipe) send(ctx context.Context, req *http.Request, fresh *bool) error {
 		err = context.Cause(ctx)
 	}
 	if err != nil {
-		p.close()
+		// Not closed here: an answer may still be read on it (the
+		// one the request was to follow); it takes no more requests.
+		p.last = true
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
@@ -174,7 +179,19 @@ func (p *pipe) receive(ctx context.Context, req *http.Request, fresh *bool) (res
 		}
 		conn := p.conn
 		stop = context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+		if d := p.tr.ResponseHeaderTimeout; d > 0 {
+			conn.SetReadDeadline(time.Now().Add(d))
+		}
 		resp, err = http.ReadResponse(p.br, req)
+		if err == nil && p.tr.ResponseHeaderTimeout > 0 {
+			conn.SetReadDeadline(time.Time{})
+			if ctx.Err() != nil {
+				// Done as the headers came: the watch's deadline may
+				// have been cleared with the headers' one.
+				err = context.Cause(ctx)
+				resp.Body.Close()
+			}
+		}
 		if err == nil {
 			p.sent = p.sent[1:]
 			p.served++
@@ -201,11 +218,14 @@ func (p *pipe) receive(ctx context.Context, req *http.Request, fresh *bool) (res
 		if !again {
 			return nil, nil, fmt.Errorf("reading the response: %w", err)
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+			// (ReadResponse reports a connection closed before the
+			// status line as an unexpected EOF.)
 			p.opts.conn(p.slot, false, "closed by the server with a request unanswered: it goes again on a fresh connection")
 		} else {
 			// As net/http reports junk on an idle connection (rget
 			// get --debug shows it).
+			p.junk = true
 			log.Printf("no response where one was due on a kept-alive connection to %s (%v): the request goes again on a fresh connection", addr, err)
 			p.opts.conn(p.slot, false, "no response where one was due: "+err.Error())
 		}

@@ -1,6 +1,7 @@
 package segment_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +26,7 @@ func TestPipelining(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := fetch(t, srv.URL+"/file", conns, 512<<10, segment.Options{NoPipelining: off})
+		res, err := fetchUnjoined(t, srv.URL+"/file", conns, segment.Options{NoPipelining: off})
 		srv.Close()
 		if err != nil {
 			t.Fatalf("NoPipelining %v: %v", off, err)
@@ -39,9 +40,10 @@ func TestPipelining(t *testing.T) {
 			t.Fatalf("NoPipelining: %d requests sent ahead, want 0", n)
 		}
 		if !off {
-			// Most requests but each connection's first follow another
-			// on their connection (ranges may be joined: fewer than 24).
-			if n < (o.Requests()-conns-1)/2 {
+			// 24 ranges of 512 KiB over 4 connections: 20 follow
+			// another on their connection, most of them sent ahead
+			// (not those whose connection's rate was not known yet).
+			if n < 10 {
 				t.Fatalf("%d of %d requests sent ahead, want most", n, o.Requests())
 			}
 			if r := res.prog.Retries.Load(); r != 0 {
@@ -60,25 +62,25 @@ func TestPipelining(t *testing.T) {
 // TestPipeliningServerCloses: a server that ends a connection after some
 // answers, with requests already sent behind them, either saying so
 // (Connection: close) or not (its keep-alive limit, or a restart): those
-// requests go again on a fresh connection, and that costs no retry.
+// requests go again on a fresh connection, and that costs no retry. One
+// that sends junk after an answer (an overlong body) gets the same, and no
+// more requests ahead: it, or something on the way, does not pipeline.
 func TestPipeliningServerCloses(t *testing.T) {
 	t.Parallel()
-	const size = 12 << 20
-	for _, tc := range []struct {
-		name string
-		say  bool
-	}{{"Connection: close", true}, {"unannounced", false}} {
-		t.Run(tc.name, func(t *testing.T) {
+	const size, conns = 12 << 20, 4
+	for _, mode := range []string{"Connection: close", "unannounced", "junk"} {
+		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			o := origin.New(origin.Content{Size: size, Seed: 11}, origin.WithLatency(3*time.Millisecond))
-			var n, closed atomic.Int64
+			var n, closed, firstJunk atomic.Int64
 			srv, err := origin.Start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if n.Add(1)%3 != 0 || r.Header.Get("Range") == "bytes=0-0" {
+				k := n.Add(1)
+				if k%3 != 0 || r.Header.Get("Range") == "bytes=0-0" {
 					o.ServeHTTP(w, r)
 					return
 				}
 				closed.Add(1)
-				if tc.say {
+				if mode == "Connection: close" {
 					w.Header().Set("Connection", "close")
 					o.ServeHTTP(w, r)
 					return
@@ -96,6 +98,10 @@ func TestPipeliningServerCloses(t *testing.T) {
 				if err := resp.Write(conn); err != nil {
 					return
 				}
+				if mode == "junk" {
+					firstJunk.CompareAndSwap(0, k)
+					io.WriteString(conn, "after the body, bytes that are no answer\r\n\r\n")
+				}
 				// Close as servers do, after the client's side: the
 				// request sent ahead is read away, not reset.
 				if cw, ok := conn.(interface{ CloseWrite() error }); ok {
@@ -108,20 +114,73 @@ func TestPipeliningServerCloses(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { srv.Close() })
-			res, err := fetch(t, srv.URL+"/file", 4, 512<<10, segment.Options{OnRetry: func(r segment.Retry) { t.Logf("retry: %v", r.Err) }})
+			res, err := fetchUnjoined(t, srv.URL+"/file", conns, segment.Options{OnRetry: func(r segment.Retry) { t.Logf("retry: %v", r.Err) }})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.sum != o.Content().SHA256() {
 				t.Fatalf("sha256 %x, want %x", res.sum, o.Content().SHA256())
 			}
-			t.Logf("%d requests, %d connections ended, %d sent ahead, %d retries", n.Load(), closed.Load(), res.prog.Pipelined.Load(), res.prog.Retries.Load())
-			if res.prog.Pipelined.Load() == 0 || closed.Load() == 0 {
-				t.Fatalf("%d requests sent ahead, %d connections ended: the case did not happen", res.prog.Pipelined.Load(), closed.Load())
+			ahead := res.prog.Pipelined.Load()
+			t.Logf("%d requests, %d connections ended, %d sent ahead, %d retries", n.Load(), closed.Load(), ahead, res.prog.Retries.Load())
+			// (Junk on a connection where no request was ahead yet
+			// stops them all before the first.)
+			if ahead == 0 && mode != "junk" || closed.Load() == 0 {
+				t.Fatalf("%d requests sent ahead, %d connections ended: the case did not happen", ahead, closed.Load())
 			}
 			if r := res.prog.Retries.Load(); r != 0 {
 				t.Fatalf("%d retries, want none", r)
 			}
+			// After the first junk, at most one more ahead per
+			// connection (those on the way then).
+			if j := firstJunk.Load(); j > 0 && ahead > j+conns {
+				t.Fatalf("%d requests sent ahead, the first junk after request %d: sending ahead went on", ahead, j)
+			}
 		})
+	}
+}
+
+// fetchUnjoined fetches url in requests of 512 KiB each (no joining), so
+// that each connection makes several, one after another.
+func fetchUnjoined(t *testing.T, url string, conns int, opts segment.Options) (*result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client := segment.NewClient(segment.ClientOptions{Connections: conns})
+	defer client.CloseIdleConnections()
+	r, err := segment.Probe(ctx, client, url, segment.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return fetchPolicy(ctx, t, client, r, conns, 512<<10, segment.Policy{NoJoin: true}, opts)
+}
+
+// TestPipeRedirected: a server that redirects the ranged requests after
+// the probe (a balancer moving clients elsewhere) gets them through the
+// client, which follows redirects, as without pipelining.
+func TestPipeRedirected(t *testing.T) {
+	t.Parallel()
+	o := origin.New(origin.Content{Size: 6 << 20, Seed: 12}, origin.WithLatency(3*time.Millisecond))
+	var n atomic.Int64
+	srv, err := origin.Start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/file" && n.Add(1) > 1 {
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+			return
+		}
+		o.ServeHTTP(w, r)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	res, err := fetchUnjoined(t, srv.URL+"/file", 4, segment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.sum != o.Content().SHA256() {
+		t.Fatalf("sha256 %x, want %x", res.sum, o.Content().SHA256())
+	}
+	if r := res.prog.Retries.Load(); r != 0 {
+		t.Fatalf("%d retries, want none", r)
 	}
 }
