@@ -178,18 +178,20 @@ func (p *pipe) receive(ctx context.Context, req *http.Request, fresh *bool) (res
 			}
 		}
 		conn := p.conn
-		stop = context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 		if d := p.tr.ResponseHeaderTimeout; d > 0 {
+			// (Before the watch: it must not overwrite the watch's.)
 			conn.SetReadDeadline(time.Now().Add(d))
 		}
+		stop = context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 		resp, err = http.ReadResponse(p.br, req)
 		if err == nil && p.tr.ResponseHeaderTimeout > 0 {
 			conn.SetReadDeadline(time.Time{})
 			if ctx.Err() != nil {
 				// Done as the headers came: the watch's deadline may
-				// have been cleared with the headers' one.
+				// have been cleared with the headers' one. (The body
+				// is not closed: that would read it, with no
+				// deadline; the connection is closed below.)
 				err = context.Cause(ctx)
-				resp.Body.Close()
 			}
 		}
 		if err == nil {

@@ -59,6 +59,11 @@ type simLink struct {
 	// should reach conns). The connections above the count wait.
 	ramp    []simStep
 	changeT float64 // changeTime, once computed
+	// pipeline: a connection sends its next request ahead, on its own
+	// connection, as the fetcher does (Ledger.AcquireAhead, at
+	// Lease.aheadBytes before its answer ends); the answer follows the
+	// one before it without a latency.
+	pipeline bool
 }
 
 // simStep is a change of the connection count at virtual second at.
@@ -140,6 +145,9 @@ func (k simLink) String() string {
 	}
 	if len(k.ramp) > 0 {
 		s += ", ramped as -c auto"
+	}
+	if k.pipeline {
+		s += ", pipelined"
 	}
 	return s
 }
@@ -242,6 +250,12 @@ type simConn struct {
 	wake        float64
 	changed     <-chan struct{}
 	lastAdvance float64
+	// The request sent ahead (simLink.pipeline): its lease, when it was
+	// sent, and the end it asked for.
+	next     *Lease
+	nextCtx  context.Context
+	nextSent float64
+	nextEnd  int64
 }
 
 const (
@@ -275,7 +289,13 @@ type simResult struct {
 	drops     int
 	recycled  int
 	hashTail  float64 // seconds the hash took after the last byte
+	ahead     int     // requests sent ahead (simLink.pipeline)
 }
+
+// simBuffer is the worker's copy buffer the simulator assumes: a request
+// is sent ahead when what is left of the answer is within aheadBytes
+// plus this (fetchLease checks after each flush of its buffer).
+const simBuffer = 256 << 10
 
 // simZeros stands for received bytes, whose content the simulator does
 // not model (the ledger sees only offsets and lengths); it is only read.
@@ -359,6 +379,48 @@ func simulate(k simLink) (simResult, error) {
 		}
 		c.ls.Release(err, at(now), func(int) time.Duration { return 0 })
 		c.ls, c.state = nil, simIdle
+	}
+	// begin makes c's state that of a new request for lease ls, sent at
+	// sent, its headers due at hdr.
+	begin := func(c *simConn, ls *Lease, lctx context.Context, end int64, sent, hdr float64) {
+		c.ls, c.ctx = ls, lctx
+		c.from, c.end = ls.From(), end
+		c.sent, c.hdr = sent, hdr
+		c.acc, c.written = 0, 0
+		if !k.burstOnce {
+			c.bursted = false
+		}
+		c.state = simHeaders
+		if simDebug {
+			fmt.Printf("t=%.6f conn %d takes [%d,%d) (%s) hedge=%v, sent at %.6f\n", now, c.i, c.from, c.end, fmtSize(c.end-c.from), ls.Hedge(), sent)
+		}
+		c.responses++
+		c.stalled = k.stallFirst && c.i == 0 && c.responses == 1 && k.conns > 1
+		c.dropAt = -1
+		if k.dropEvery > 0 && res.requests%k.dropEvery == 0 && c.end-c.from > 1 {
+			c.dropAt = (c.end - c.from) / 2
+		}
+	}
+	// takeNext starts c's request sent ahead, now that the one before it
+	// is released: its answer follows at once, or a latency after it was
+	// sent; on a connection that broke (fresh) it is sent again now. A
+	// lease lost before its turn is given back.
+	takeNext := func(c *simConn, fresh bool) {
+		ls, lctx := c.next, c.nextCtx
+		c.next = nil
+		if ls == nil {
+			return
+		}
+		if lctx.Err() != nil {
+			ls.Release(nil, at(now), func(int) time.Duration { return 0 })
+			return
+		}
+		if fresh {
+			ls.sentNow()
+			begin(c, ls, lctx, c.nextEnd, now, now+lat)
+			return
+		}
+		begin(c, ls, lctx, c.nextEnd, c.nextSent, max(now, c.nextSent+lat))
 	}
 	// flushBody writes what arrived and not yet written; it reports
 	// whether the lease wants more.
@@ -447,6 +509,7 @@ func simulate(k simLink) (simResult, error) {
 						return res, fmt.Errorf("lease cancelled with %v", context.Cause(c.ctx))
 					}
 					release(c, nil)
+					takeNext(c, true)
 					acted = true
 					break
 				}
@@ -464,10 +527,21 @@ func simulate(k simLink) (simResult, error) {
 				if err != nil {
 					return res, err
 				}
+				if k.pipeline && more && !full && !dropped && c.next == nil && c.i < workers {
+					if b := c.ls.aheadBytes(at(now)); b >= 0 && c.end-(c.from+c.written) <= b+simBuffer {
+						if g := led.AcquireAhead(ctx, c.i, at(now)); g.Lease != nil {
+							c.next, c.nextCtx, c.nextSent, c.nextEnd = g.Lease, g.Ctx, now, g.Lease.End()
+							res.requests++
+							res.ahead++
+							acted = true
+						}
+					}
+				}
 				switch {
 				case !more:
 					cut := c.from+c.written < c.end
 					release(c, nil)
+					takeNext(c, cut)
 					if cut && led.recycle(c.i) {
 						c.bursted = false // a fresh connection
 						// The response was cut short, and the
@@ -479,6 +553,7 @@ func simulate(k simLink) (simResult, error) {
 				case dropped:
 					res.drops++
 					release(c, io.ErrUnexpectedEOF)
+					takeNext(c, true)
 					acted = true
 				case full:
 					return res, fmt.Errorf("response [%d,%d) ended but the lease wants more", c.from, c.end)
@@ -499,24 +574,8 @@ func simulate(k simLink) (simResult, error) {
 				acted = true
 				switch {
 				case g.Lease != nil:
-					c.ls, c.ctx = g.Lease, g.Ctx
-					c.from, c.end = g.Lease.From(), g.Lease.End()
-					c.sent, c.hdr = now, now+lat
-					c.acc, c.written = 0, 0
-					if !k.burstOnce {
-						c.bursted = false
-					}
-					c.state = simHeaders
-					if simDebug {
-						fmt.Printf("t=%.6f conn %d takes [%d,%d) (%s) hedge=%v\n", now, c.i, c.from, c.end, fmtSize(c.end-c.from), g.Lease.Hedge())
-					}
-					c.responses++
 					res.requests++
-					c.stalled = k.stallFirst && c.i == 0 && c.responses == 1 && k.conns > 1
-					c.dropAt = -1
-					if k.dropEvery > 0 && res.requests%k.dropEvery == 0 && c.end-c.from > 1 {
-						c.dropAt = (c.end - c.from) / 2
-					}
+					begin(c, g.Lease, g.Ctx, g.Lease.End(), now, now+lat)
 				case !g.Wake.IsZero():
 					c.state, c.wake = simWait, g.Wake.Sub(epoch).Seconds()
 				default:
@@ -770,6 +829,19 @@ func TestSimulatorTable(t *testing.T) {
 		// -c auto on the delay proxy's link (1 MiB per 30 ms): 8
 		// connections for 0.46 s, then 32.
 		{size: 1 << 30, conns: 32, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.7e9, planned: 16, ramp: []simStep{{0, 8}, {0.46, 32}}},
+		// Requests sent ahead (pipelining), on the links above where a
+		// request costs a latency worth it.
+		{size: 256 << 20, conns: 16, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.7e9, pipeline: true},
+		{size: 1 << 30, conns: 16, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.2e9, pipeline: true},
+		{size: 1 << 30, conns: 32, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.2e9, pipeline: true},
+		{size: 64 << 20, conns: 8, rate: 700e3, lat: 30 * ms, pipeline: true},
+		{size: 8 << 20, conns: 8, rate: 50e3, lat: 30 * ms, pipeline: true},
+		{size: 100 << 20, conns: 3, rate: 123456, lat: 20 * ms, slowConn: true, dropEvery: 11, pipeline: true},
+		{size: 256 << 20, conns: 16, rate: 2e6, lat: 5 * ms, stallFirst: true, pipeline: true},
+		{size: 256 << 20, conns: 32, rate: 2e6, lat: 5 * ms, changeAt: 0.3, changeBy: 4, pipeline: true},
+		{size: 4 << 30, conns: 8, rate: 60e6, lat: 30 * ms, lead: true, hash: 400e6, pipeline: true},
+		{size: 1 << 30, conns: 32, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.7e9, planned: 16, ramp: []simStep{{0, 8}, {0.46, 32}}, pipeline: true},
+		{size: 64 << 20, conns: 64, rate: 400e3, lat: 5 * ms, lead: true, hash: 1.7e9, burst: 1, burstOnce: true, planned: 16, ramp: autoRamp(64), pipeline: true},
 	}
 	for _, k := range cases {
 		t.Run(k.String(), func(t *testing.T) {
@@ -801,8 +873,8 @@ func TestSimulatorTable(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v: %v", k, err)
 			}
-			t.Logf("hash tail %.4fs, %.4f x ideal, sent %.4f x size, %d requests, %d splits, %d hedges, %d recycled",
-				r.hashTail, r.seconds/r.ideal, float64(r.sent)/float64(k.size), r.requests, r.splits, r.hedges, r.recycled)
+			t.Logf("hash tail %.4fs, %.4f x ideal, sent %.4f x size, %d requests (%d ahead), %d splits, %d hedges, %d recycled",
+				r.hashTail, r.seconds/r.ideal, float64(r.sent)/float64(k.size), r.requests, r.ahead, r.splits, r.hedges, r.recycled)
 		})
 	}
 }
@@ -848,6 +920,7 @@ func randomLink(rng *rand.Rand) simLink {
 		// latencies while a slow hash holds them back.
 		k.size = min(k.size, int64(2*k.hash))
 	}
+	k.pipeline = rng.IntN(2) == 0
 	return k
 }
 
