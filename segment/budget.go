@@ -81,6 +81,18 @@ func (b *Budget) Acquire(ctx context.Context, wake <-chan struct{}, gain func() 
 	return false, err
 }
 
+// TryAcquire takes a slot if one is free and nobody waits for one, without
+// waiting. A true result must be paired with Release.
+func (b *Budget) TryAcquire() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.free > 0 && len(b.waiters) == 0 {
+		b.free--
+		return true
+	}
+	return false
+}
+
 // Release gives back a slot taken by Acquire.
 func (b *Budget) Release() {
 	b.mu.Lock()

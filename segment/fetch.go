@@ -302,10 +302,9 @@ func FetchFrom(ctx context.Context, client *http.Client, rs []*Remote, dst io.Wr
 // pipeTransport is the Transport the workers' pipes dial with, or nil
 // when requests are not to be pipelined (Options.NoPipelining): every
 // source must have kept its probe's connection alive over HTTP/1.1 and be
-// reached without a proxy, and a budget shared with other fetches counts
-// connections only through the client's pool.
+// reached without a proxy.
 func (f *fetcher) pipeTransport(ctx context.Context) *http.Transport {
-	if f.opts.NoPipelining || f.opts.Budget != nil {
+	if f.opts.NoPipelining {
 		return nil
 	}
 	var tr *http.Transport
@@ -419,14 +418,29 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 		ln = &lane{p: pipe{tr: f.tr, slot: conn, opts: &f.opts}, conn: conn}
 		defer ln.drop()
 	}
+	// holding: a budget slot is held (for a request, and on for the
+	// request sent ahead behind it).
+	holding := false
+	release := func() {
+		if holding {
+			holding = false
+			f.releaseSlot()
+		}
+	}
+	defer release()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if ln != nil && ln.next != nil {
+			// (With a budget, the slot of the request before is held
+			// on for this one: the connection stays busy.)
 			g := *ln.next
 			ln.next = nil
 			pause, err := f.fetch(ctx, g, conn, c, buf, ln)
+			if err != nil || ln.next == nil {
+				release()
+			}
 			if err != nil {
 				return err
 			}
@@ -448,18 +462,28 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			if f.led.Done() >= f.led.Size() {
 				return nil
 			}
-			ok, err := b.Acquire(ctx, changed, f.gain)
-			if err != nil {
-				return err
+			ok := ln != nil && b.TryAcquire()
+			if !ok {
+				if ln != nil {
+					// The slot may be long in coming, and its
+					// connection must not be held open meanwhile: the
+					// budget bounds the connections of the batch.
+					ln.p.close()
+				}
+				var err error
+				if ok, err = b.Acquire(ctx, changed, f.gain); err != nil {
+					return err
+				}
 			}
 			if !ok {
 				continue
 			}
 			f.held.Add(1)
+			holding = true
 		}
 		g := f.led.Acquire(ctx, conn, time.Now())
 		if g.Lease == nil {
-			f.releaseSlot()
+			release()
 			if g.Wake.IsZero() {
 				return nil
 			}
@@ -473,7 +497,9 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			buf, free = newBuffer(f.opts.BufferSize)
 		}
 		pause, err := f.fetch(ctx, g, conn, c, buf, ln)
-		f.releaseSlot()
+		if err != nil || ln == nil || ln.next == nil {
+			release()
+		}
 		if err != nil {
 			return err
 		}
@@ -743,7 +769,7 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 				return nil // done, or the rest is another connection's
 			}
 			if piped && !asked {
-				if b := ls.aheadBytes(time.Now()); b >= 0 && end-pos <= b+int64(len(buf)) {
+				if b := ls.aheadBytes(time.Now(), len(buf)); b >= 0 && end-pos <= b {
 					asked = true
 					f.sendAhead(wctx, ln, src)
 				}

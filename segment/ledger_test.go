@@ -226,6 +226,13 @@ func TestPolicyDecide(t *testing.T) {
 			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 370 << 20, InFlight: 30 << 20}, ActTake, 70 << 20, 0},
 		{"end game, deciding ahead with its share still to come", View{Workers: 4, Rate: 1e9, TotalRate: 4e9, Latency: 10 * ms, MinLatency: 10 * ms, Busy: 120 << 20,
 			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 280 << 20, InFlight: 120 << 20}, ActWait, 0, 0},
+		// Nothing measured yet, deciding ahead with 100 KiB still to come
+		// of an equal share of 101 KiB: nothing (the connections free
+		// first take the rest).
+		{"nothing known, deciding ahead", View{Workers: 126, Rate: -1, Busy: 100 << 10,
+			Pending: &PendingView{0, 132 << 10, 0}, PendingBytes: 700 << 10, InFlight: 12 << 20}, ActWait, 0, 0},
+		{"nothing known, deciding ahead early", View{Workers: 8, Rate: -1, Busy: 1 << 20,
+			Pending: &PendingView{0, 4 << 20, 0}, PendingBytes: 40 << 20, InFlight: 24 << 20}, ActTake, 4 << 20, 0},
 		// -c auto's search may still reach 16: the shares are theirs.
 		{"end game, more connections to come", View{Workers: 4, GrowTo: 16, Rate: 1e9, TotalRate: 4e9, Latency: 2 * ms, MinLatency: 2 * ms,
 			Pending: &PendingView{0, 32 << 20, 0}, PendingBytes: 400 << 20}, ActTake, 25 << 20, 0},

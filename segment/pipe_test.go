@@ -184,3 +184,69 @@ func TestPipeRedirected(t *testing.T) {
 		t.Fatalf("%d retries, want none", r)
 	}
 }
+
+// TestPipeliningUnderABudget: two fetches sharing a budget of 4 slots (a
+// batch), 3 ms away, send requests ahead too; a request sent ahead rides
+// on the slot of the one before it, so no more than 4 are answered at
+// once, and every slot is back when both are done.
+func TestPipeliningUnderABudget(t *testing.T) {
+	t.Parallel()
+	var gauge origin.Gauge
+	b := segment.NewBudget(4)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := segment.NewClient(segment.ClientOptions{Connections: 4})
+	defer client.CloseIdleConnections()
+	type out struct {
+		res *result
+		err error
+		sum [32]byte
+	}
+	done := make(chan out, 2)
+	for i := range 2 {
+		content := origin.Content{Size: 6<<20 + int64(i), Seed: uint64(i) + 21}
+		o := origin.New(content, origin.WithGauge(&gauge), origin.WithLatency(3*time.Millisecond))
+		srv, err := origin.Start(o, origin.WithRatePerConn(16<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		// The probe asks another origin of the same content (here,
+		// unlike in a batch, probes hold no slot).
+		probe, err := origin.Start(origin.New(content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { probe.Close() })
+		r, err := segment.Probe(ctx, client, probe.URL+"/f", segment.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.FinalURL = srv.URL + "/f"
+		go func() {
+			res, err := fetchPolicy(ctx, t, client, r, 4, 512<<10, segment.Policy{NoJoin: true}, segment.Options{Budget: b})
+			done <- out{res, err, content.SHA256()}
+		}()
+	}
+	var ahead int64
+	for range 2 {
+		o := <-done
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		if o.res.sum != o.sum {
+			t.Fatalf("sha256 %x, want %x", o.res.sum, o.sum)
+		}
+		ahead += o.res.prog.Pipelined.Load()
+	}
+	t.Logf("%d requests sent ahead, peak %d answered at once", ahead, gauge.Max())
+	if ahead == 0 {
+		t.Error("no request sent ahead")
+	}
+	if p := gauge.Max(); p > 4 {
+		t.Errorf("peak requests answered at once %d, want at most 4", p)
+	}
+	if n := b.InFlight(); n != 0 {
+		t.Errorf("%d budget slots still held after both fetches", n)
+	}
+}

@@ -292,9 +292,8 @@ type simResult struct {
 	ahead     int     // requests sent ahead (simLink.pipeline)
 }
 
-// simBuffer is the worker's copy buffer the simulator assumes: a request
-// is sent ahead when what is left of the answer is within aheadBytes
-// plus this (fetchLease checks after each flush of its buffer).
+// simBuffer is the worker's copy buffer the simulator assumes (see
+// Lease.aheadBytes).
 const simBuffer = 256 << 10
 
 // simZeros stands for received bytes, whose content the simulator does
@@ -528,7 +527,7 @@ func simulate(k simLink) (simResult, error) {
 					return res, err
 				}
 				if k.pipeline && more && !full && !dropped && c.next == nil && c.i < workers {
-					if b := c.ls.aheadBytes(at(now)); b >= 0 && c.end-(c.from+c.written) <= b+simBuffer {
+					if b := c.ls.aheadBytes(at(now), simBuffer); b >= 0 && c.end-(c.from+c.written) <= b {
 						if g := led.AcquireAhead(ctx, c.i, at(now)); g.Lease != nil {
 							c.next, c.nextCtx, c.nextSent, c.nextEnd = g.Lease, g.Ctx, now, g.Lease.End()
 							res.requests++
