@@ -93,6 +93,18 @@ func (b *Budget) TryAcquire() bool {
 	return false
 }
 
+// Best is the highest gain among those waiting for a slot, as a freed slot
+// would be handed over now; -Inf when nobody waits.
+func (b *Budget) Best() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	best := math.Inf(-1)
+	for _, w := range b.waiters {
+		best = max(best, w.gain())
+	}
+	return best
+}
+
 // Release gives back a slot taken by Acquire.
 func (b *Budget) Release() {
 	b.mu.Lock()

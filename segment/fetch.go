@@ -353,26 +353,35 @@ func (ln *lane) drop() {
 // sendAhead takes the worker's next lease and sends its request on the
 // pipe, behind the answer being read (see Ledger.AcquireAhead). A request
 // that cannot be written now is sent again in its turn.
-func (f *fetcher) sendAhead(ctx context.Context, ln *lane, src *source) {
+func (f *fetcher) sendAhead(ctx context.Context, ln *lane, src *source) bool {
 	if f.noAhead.Load() || f.noPipe.Load() || f.gate != nil && !f.gate.admits(ln.conn) {
-		return
+		return false
+	}
+	if b := f.opts.Budget; b != nil && b.Best() > f.keepGain() {
+		// Another fetch of the batch (or a probe) waits for a slot and
+		// would get it if this one's went back after its request, as
+		// without sending ahead: it goes back. (Held on from request to
+		// request, another file's first connection waited for the first
+		// file's end game.)
+		return false
 	}
 	g := f.led.AcquireAhead(ctx, ln.conn, time.Now())
 	if g.Lease == nil {
-		return
+		return false
 	}
 	from, end := g.Lease.From(), g.Lease.End()
 	ln.next, ln.src, ln.lease, ln.end = &g, src, g.Lease, end
 	req, err := f.request(ctx, src, from, end)
 	if err != nil {
 		ln.req = nil
-		return
+		return true
 	}
 	ln.req = req
 	var fresh bool
 	if ln.p.send(ctx, req, &fresh) == nil {
 		f.prog.Pipelined.Add(1)
 	}
+	return true
 }
 
 // defaults fills in the zero fields of o.
@@ -428,6 +437,7 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 		}
 	}
 	defer release()
+	defer f.led.leave(conn)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -450,8 +460,11 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			continue
 		}
 		if f.gate != nil {
-			if ln != nil && !f.gate.admits(conn) {
-				ln.p.close() // not to be held open while the slot waits
+			if !f.gate.admits(conn) {
+				f.led.leave(conn) // no longer idle among the pollers
+				if ln != nil {
+					ln.p.close() // not to be held open while the slot waits
+				}
 			}
 			if ok, err := f.gate.wait(ctx, conn); !ok {
 				return err
@@ -464,6 +477,7 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			}
 			ok := ln != nil && b.TryAcquire()
 			if !ok {
+				f.led.leave(conn)
 				if ln != nil {
 					// The slot may be long in coming, and its
 					// connection must not be held open meanwhile: the
@@ -483,6 +497,9 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 		}
 		g := f.led.Acquire(ctx, conn, time.Now())
 		if g.Lease == nil {
+			if holding && ln != nil {
+				ln.p.close() // its slot goes back: so does its connection
+			}
 			release()
 			if g.Wake.IsZero() {
 				return nil
@@ -597,6 +614,13 @@ func (f *fetcher) gain() float64 {
 		return First
 	}
 	return float64(f.led.Size()-f.led.Done()) / float64(held+1)
+}
+
+// keepGain is what the budget slot one of this fetch's workers holds is
+// worth to it: gain's measure with that slot counted as freed and taken
+// again.
+func (f *fetcher) keepGain() float64 {
+	return float64(f.led.Size()-f.led.Done()) / float64(max(f.held.Load(), 1))
 }
 
 // source is the live source connection conn fetches from: its own
@@ -770,8 +794,9 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 			}
 			if piped && !asked {
 				if b := ls.aheadBytes(time.Now(), len(buf)); b >= 0 && end-pos <= b {
-					asked = true
-					f.sendAhead(wctx, ln, src)
+					// (Refused, it looks again after the next write:
+					// a connection idle now may be busy then.)
+					asked = f.sendAhead(wctx, ln, src)
 				}
 			}
 		}
@@ -873,7 +898,8 @@ func (f *fetcher) getPiped(ctx context.Context, src *source, ls *Lease, from, en
 	wrote.Store(time.Now().UnixNano())
 	resp, stop, err := ln.p.receive(ctx, req, fresh)
 	if err != nil {
-		if queued && (errors.Is(context.Cause(ctx), ErrStalled) || ln.p.junk) {
+		var ne net.Error
+		if queued && (errors.Is(context.Cause(ctx), ErrStalled) || ln.p.junk || errors.As(err, &ne) && ne.Timeout()) {
 			f.noAhead.Store(true)
 		}
 		return nil, nil, err

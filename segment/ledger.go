@@ -398,6 +398,19 @@ const aheadLatency = 2 * time.Millisecond
 // connection has in its receive queue.
 const aheadRTTs = 2
 
+// leave records that connection conn, told to wait (ActWait), no longer
+// looks on its own: it waits for a slot of the count or of a budget, or
+// has stopped. It is then not among the idle connections that would take
+// pending bytes before a range is taken ahead (AcquireAhead).
+func (l *Ledger) leave(conn int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if conn < len(l.conns) && l.conns[conn].polling {
+		l.conns[conn].polling = false
+		l.pollers--
+	}
+}
+
 func (l *Ledger) ensureConnLocked(conn int) {
 	for len(l.conns) <= conn {
 		l.conns = append(l.conns, connState{})

@@ -184,6 +184,11 @@ func (p *pipe) receive(ctx context.Context, req *http.Request, fresh *bool) (res
 		}
 		stop = context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 		resp, err = http.ReadResponse(p.br, req)
+		for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			// An interim answer (103 Early Hints): the final one
+			// follows.
+			resp, err = http.ReadResponse(p.br, req)
+		}
 		if err == nil && p.tr.ResponseHeaderTimeout > 0 {
 			conn.SetReadDeadline(time.Time{})
 			if ctx.Err() != nil {
@@ -214,7 +219,9 @@ func (p *pipe) receive(ctx context.Context, req *http.Request, fresh *bool) (res
 		// finds it closed, or finds bytes that are no answer (the end
 		// of an overlong body before it), goes again on a fresh one,
 		// once: a GET may be repeated, and net/http does the same.
-		again := p.served > 0 && attempt == 0
+		var ne net.Error
+		timeout := errors.As(err, &ne) && ne.Timeout()
+		again := p.served > 0 && attempt == 0 && !timeout // (a timeout is no answer, not a closed connection)
 		addr := p.addr
 		p.close()
 		if !again {
