@@ -81,30 +81,6 @@ func (b *Budget) Acquire(ctx context.Context, wake <-chan struct{}, gain func() 
 	return false, err
 }
 
-// TryAcquire takes a slot if one is free and nobody waits for one, without
-// waiting. A true result must be paired with Release.
-func (b *Budget) TryAcquire() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.free > 0 && len(b.waiters) == 0 {
-		b.free--
-		return true
-	}
-	return false
-}
-
-// Best is the highest gain among those waiting for a slot, as a freed slot
-// would be handed over now; -Inf when nobody waits.
-func (b *Budget) Best() float64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	best := math.Inf(-1)
-	for _, w := range b.waiters {
-		best = max(best, w.gain())
-	}
-	return best
-}
-
 // Release gives back a slot taken by Acquire.
 func (b *Budget) Release() {
 	b.mu.Lock()
