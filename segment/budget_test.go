@@ -93,22 +93,8 @@ func TestBudgetBoundsRequestsAcrossFetches(t *testing.T) {
 	start := func(i, conns int, hold <-chan struct{}) *origin.Origin {
 		content := origin.Content{Size: 3<<20 + int64(i), Seed: uint64(i) + 7}
 		// The probe asks another origin of the same content, unheld.
-		probe, err := origin.Start(origin.New(content))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { probe.Close() })
 		o := origin.New(content, origin.WithGauge(&gauge), origin.WithHold(hold))
-		srv, err := origin.Start(o, origin.WithRatePerConn(4<<20))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
-		r, err := segment.Probe(ctx, client, probe.URL+"/f", segment.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.FinalURL = srv.URL + "/f"
+		r := serveProbed(ctx, t, client, o, origin.WithRatePerConn(4<<20))
 		go func() {
 			res, err := fetchRemote(ctx, t, client, r, conns, 256<<10, segment.Options{Budget: b})
 			if err == nil && res.sum != content.SHA256() {

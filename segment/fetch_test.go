@@ -33,6 +33,12 @@ type result struct {
 // the default) into a temp file, and hashes what was written.
 func fetch(t *testing.T, url string, conns int, seg int64, opts segment.Options) (*result, error) {
 	t.Helper()
+	return fetchWith(t, url, conns, seg, segment.Policy{}, opts)
+}
+
+// fetchWith is fetch with the ledger's policy pol.
+func fetchWith(t *testing.T, url string, conns int, seg int64, pol segment.Policy, opts segment.Options) (*result, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	client := segment.NewClient(segment.ClientOptions{Connections: conns})
@@ -41,7 +47,7 @@ func fetch(t *testing.T, url string, conns int, seg int64, opts segment.Options)
 	if err != nil {
 		return nil, err
 	}
-	return fetchRemote(ctx, t, client, r, conns, seg, opts)
+	return fetchPolicy(ctx, t, client, r, conns, seg, pol, opts)
 }
 
 func fetchRemote(ctx context.Context, t *testing.T, client *http.Client, r *segment.Remote, conns int, seg int64, opts segment.Options) (*result, error) {
@@ -83,6 +89,29 @@ func fetchPolicy(ctx context.Context, t *testing.T, client *http.Client, r *segm
 	res := &result{size: n, remote: r, plan: plan, prog: prog}
 	h.Sum(res.sum[:0])
 	return res, nil
+}
+
+// serveProbed serves o (with Start's options opts) and returns it probed
+// through another origin of the same content: the probe is not among o's
+// requests (nor its gauge's, nor held by its hold).
+func serveProbed(ctx context.Context, t *testing.T, client *http.Client, o *origin.Origin, opts ...origin.Option) *segment.Remote {
+	t.Helper()
+	srv, err := origin.Start(o, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	probe, err := origin.Start(origin.New(o.Content()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { probe.Close() })
+	r, err := segment.Probe(ctx, client, probe.URL+"/f", segment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.FinalURL = srv.URL + "/f"
+	return r
 }
 
 // fetchVia probes probeURL and fetches the same content from fetchURL: a

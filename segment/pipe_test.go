@@ -144,15 +144,7 @@ func TestPipeliningServerCloses(t *testing.T) {
 // that each connection makes several, one after another.
 func fetchUnjoined(t *testing.T, url string, conns int, opts segment.Options) (*result, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	client := segment.NewClient(segment.ClientOptions{Connections: conns})
-	defer client.CloseIdleConnections()
-	r, err := segment.Probe(ctx, client, url, segment.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return fetchPolicy(ctx, t, client, r, conns, 512<<10, segment.Policy{NoJoin: true}, opts)
+	return fetchWith(t, url, conns, 512<<10, segment.Policy{NoJoin: true}, opts)
 }
 
 // TestPipeRedirected: a server that redirects the ranged requests after
@@ -205,24 +197,10 @@ func TestPipeliningUnderABudget(t *testing.T) {
 	done := make(chan out, 2)
 	for i := range 2 {
 		content := origin.Content{Size: 6<<20 + int64(i), Seed: uint64(i) + 21}
-		o := origin.New(content, origin.WithGauge(&gauge), origin.WithLatency(3*time.Millisecond))
-		srv, err := origin.Start(o, origin.WithRatePerConn(16<<20))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
 		// The probe asks another origin of the same content (here,
 		// unlike in a batch, probes hold no slot).
-		probe, err := origin.Start(origin.New(content))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { probe.Close() })
-		r, err := segment.Probe(ctx, client, probe.URL+"/f", segment.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.FinalURL = srv.URL + "/f"
+		o := origin.New(content, origin.WithGauge(&gauge), origin.WithLatency(3*time.Millisecond))
+		r := serveProbed(ctx, t, client, o, origin.WithRatePerConn(16<<20))
 		go func() {
 			res, err := fetchPolicy(ctx, t, client, r, 4, 512<<10, segment.Policy{NoJoin: true}, segment.Options{Budget: b})
 			done <- out{res, err, content.SHA256()}
