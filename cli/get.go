@@ -95,7 +95,7 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE`"},
 			&cli.BoolFlag{Name: "debug", Usage: "print every request (Range, status, bytes, duration) on stderr"},
 			&cli.StringFlag{Name: "segment-size", Usage: "size of the ranges handed out, e.g. 16MiB (default: about 4 per connection, 1-64 MiB)"},
-			&cli.BoolFlag{Name: "no-pipelining", Usage: "send a connection's next range request only once its answer before has ended (default: on a path with 2 ms or more of latency, a little before, HTTP/1.1 pipelining)"},
+			&cli.BoolFlag{Name: "no-pipelining", Usage: "send a connection's next range request only once its answer before has ended (default: on a path with 2 ms or more of latency, a little before, HTTP/1.1 pipelining; not in a batch)"},
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request `HEADER` \"Name: value\" (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Aliases: []string{"k"}, Usage: "do not verify TLS certificates (unsafe)"},
 			&cli.BoolFlag{Name: "allow-insecure-redirect", Usage: "follow redirects from https to http"},
