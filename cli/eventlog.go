@@ -72,8 +72,12 @@ func eventFields(ev download.Event) map[string]any {
 		if t.Conn < 0 {
 			return map[string]any{"event": "probe_request", "status": t.Status, "seconds": t.Duration.Seconds(), "error": errText(t.Err)}
 		}
-		return map[string]any{"event": "range", "action": "done", "conn": t.Conn + 1, "range": t.Range, "status": t.Status,
+		m := map[string]any{"event": "range", "action": "done", "conn": t.Conn + 1, "range": t.Range, "status": t.Status,
 			"bytes": t.Bytes, "seconds": t.Duration.Seconds(), "error": errText(t.Err)}
+		if t.Ahead {
+			m["ahead"] = true
+		}
+		return m
 	case download.EventRetry:
 		r := ev.Retry
 		return map[string]any{"event": "retry", "what": r.What, "attempt": r.Attempt, "max": r.Max,

@@ -184,6 +184,9 @@ func (e *events) debug(ev download.Event) {
 		if t.Fresh {
 			fmt.Fprint(e.w, ", new connection")
 		}
+		if t.Ahead {
+			fmt.Fprint(e.w, ", sent ahead")
+		}
 		fmt.Fprint(e.w, "]")
 	}
 	fmt.Fprintln(e.w)

@@ -698,7 +698,7 @@ func TestFaultDispositionNoOverwrite(t *testing.T) {
 
 // debugLine is one --debug line: method, URL, Range, status, bytes,
 // duration.
-var debugLine = regexp.MustCompile(`^rget: debug \+[0-9.]+s GET (\S+) Range:"([^"]*)" -> (\d+), (\d+) bytes in (\S+?)(?: \[#\d+(?:, new connection)?\])?$`)
+var debugLine = regexp.MustCompile(`^rget: debug \+[0-9.]+s GET (\S+) Range:"([^"]*)" -> (\d+), (\d+) bytes in (\S+?)(?: \[#\d+(?:, new connection)?(?:, sent ahead)?\])?$`)
 
 // TestFaultDebug: --debug prints one line per request, the probe included,
 // with its method, Range, status, bytes and duration.

@@ -155,6 +155,9 @@ type Trace struct {
 	Err      error // nil on success
 	Conn     int   // the worker (connection slot) that sent it; -1 for the probe
 	Fresh    bool  // it went out on a new TCP connection, not a kept-alive one
+	// Ahead: it was sent before the answer ahead of it on its
+	// connection had ended (pipelined; see Options.NoPipelining).
+	Ahead bool
 }
 
 // conn reports a connection opened or closed to opts.OnConn, if set.
@@ -339,10 +342,11 @@ type lane struct {
 	// lease is next's lease, kept after next is taken for fetching:
 	// req's answer is that lease's only.
 	lease *Lease
-	// Of the answer being read: the watch that ends with it, and the
-	// end of the range it brings.
+	// Of the answer being read: the watch that ends with it, the end of
+	// the range it brings, and whether its request was sent ahead.
 	stop  func() bool
 	asked int64
+	ahead bool
 }
 
 // drop gives back the lease taken ahead, if any, and closes the pipe.
@@ -683,11 +687,11 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 	}
 	var status int
 	var got int64
-	var fresh bool
+	var fresh, sentAhead bool
 	defer func(start time.Time) {
 		c.Busy.Add(int64(time.Since(start)))
 		f.opts.trace(Trace{URL: src.remote.FinalURL, Range: formatRange(from, end), Status: status, Bytes: got,
-			Start: start, Err: err, Conn: ls.conn, Fresh: fresh})
+			Start: start, Err: err, Conn: ls.conn, Fresh: fresh, Ahead: sentAhead})
 	}(time.Now())
 	if f.opts.OnStart != nil {
 		f.opts.OnStart(Trace{URL: src.remote.FinalURL, Range: formatRange(from, end), Start: time.Now(), Conn: ls.conn})
@@ -704,6 +708,7 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 	piped := ln != nil && !f.noPipe.Load()
 	if piped {
 		resp, conn, err = f.getPiped(ctx, src, ls, from, end, &fresh, &wrote, ln)
+		sentAhead = ln.ahead
 		if errors.Is(err, errRedirected) {
 			piped = false
 		}
@@ -842,6 +847,7 @@ func (f *fetcher) getPiped(ctx context.Context, src *source, ls *Lease, from, en
 	ln.p.next()
 	req := ln.req
 	queued := req != nil && ln.lease == ls && ln.src == src && ln.p.queued(req)
+	ln.ahead = queued
 	if queued {
 		// Sent ahead: the answer is to what it asked for, which a
 		// split may since have cut shorter (the rest is read away

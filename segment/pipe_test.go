@@ -26,7 +26,12 @@ func TestPipelining(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := fetchUnjoined(t, srv.URL+"/file", conns, segment.Options{NoPipelining: off})
+		var traced atomic.Int64 // requests traced as sent ahead
+		res, err := fetchUnjoined(t, srv.URL+"/file", conns, segment.Options{NoPipelining: off, Trace: func(tr segment.Trace) {
+			if tr.Ahead && tr.Err == nil {
+				traced.Add(1)
+			}
+		}})
 		srv.Close()
 		if err != nil {
 			t.Fatalf("NoPipelining %v: %v", off, err)
@@ -36,8 +41,11 @@ func TestPipelining(t *testing.T) {
 		}
 		n := res.prog.Pipelined.Load()
 		t.Logf("NoPipelining %v: %d requests, %d sent ahead, %d TCP connections", off, o.Requests(), n, srv.Conns())
-		if off && n != 0 {
-			t.Fatalf("NoPipelining: %d requests sent ahead, want 0", n)
+		if off && (n != 0 || traced.Load() != 0) {
+			t.Fatalf("NoPipelining: %d requests sent ahead (%d traced so), want 0", n, traced.Load())
+		}
+		if !off && (traced.Load() == 0 || traced.Load() > n) {
+			t.Fatalf("%d requests traced as sent ahead, of %d sent ahead", traced.Load(), n)
 		}
 		if !off {
 			// 24 ranges of 512 KiB over 4 connections: 20 follow
