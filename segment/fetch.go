@@ -90,9 +90,9 @@ type Options struct {
 	// its connection has arrived. By default, on a path whose request
 	// latency is 2 ms or more, a connection sends its next request a
 	// little before its current answer ends (HTTP/1.1 pipelining), on
-	// servers that keep connections alive, through no proxy, and with
-	// the client NewClient makes (Fetch's own connections): each request
-	// then costs no idle round trip.
+	// servers that keep connections alive, through no proxy, with the
+	// client NewClient makes, and without a Budget (Fetch's own
+	// connections): each request then costs no idle round trip.
 	NoPipelining bool
 }
 
@@ -427,84 +427,32 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 		ln = &lane{p: pipe{tr: f.tr, slot: conn, opts: &f.opts}, conn: conn}
 		defer ln.drop()
 	}
-	// holding: a budget slot is held (for a request; there is no budget
-	// where requests are sent ahead: see pipeTransport).
-	holding := false
-	release := func() {
-		if holding {
-			holding = false
-			f.releaseSlot()
-		}
-	}
-	defer release()
 	defer f.led.leave(conn)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		var g Grant
 		if ln != nil && ln.next != nil {
-			// (With a budget, the slot of the request before is held
-			// on for this one: the connection stays busy.)
-			g := *ln.next
-			ln.next = nil
-			pause, err := f.fetch(ctx, g, conn, c, buf, ln)
-			if err != nil || ln.next == nil {
-				release()
-			}
-			if err != nil {
+			// Taken ahead, its request already on the pipe. (No budget
+			// here: see pipeTransport.)
+			g, ln.next = *ln.next, nil
+		} else {
+			var done bool
+			var err error
+			if g, done, err = f.acquire(ctx, conn, ln); err != nil || done {
 				return err
 			}
-			if err := wait(ctx, pause); err != nil {
-				return err
-			}
-			continue
-		}
-		if f.gate != nil {
-			if !f.gate.admits(conn) {
-				f.led.leave(conn) // no longer idle among the pollers
-				if ln != nil {
-					ln.p.close() // not to be held open while the slot waits
-				}
-			}
-			if ok, err := f.gate.wait(ctx, conn); !ok {
-				return err
-			}
-		}
-		changed := f.led.Changed()
-		if b := f.opts.Budget; b != nil {
-			if f.led.Done() >= f.led.Size() {
-				return nil
-			}
-			f.led.leave(conn) // (no longer idle among the pollers)
-			ok, err := b.Acquire(ctx, changed, f.gain)
-			if err != nil {
-				return err
-			}
-			if !ok {
+			if g.Lease == nil {
 				continue
 			}
-			f.held.Add(1)
-			holding = true
-		}
-		g := f.led.Acquire(ctx, conn, time.Now())
-		if g.Lease == nil {
-			release()
-			if g.Wake.IsZero() {
-				return nil
-			}
-			if err := waitChange(ctx, changed, time.Until(g.Wake)); err != nil {
-				return err
-			}
-			continue
 		}
 		if buf == nil {
 			// Only now: in a batch most workers may never get a slot.
 			buf, free = newBuffer(f.opts.BufferSize)
 		}
 		pause, err := f.fetch(ctx, g, conn, c, buf, ln)
-		if err != nil || ln == nil || ln.next == nil {
-			release()
-		}
+		f.releaseSlot()
 		if err != nil {
 			return err
 		}
@@ -512,6 +460,45 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			return err
 		}
 	}
+}
+
+// acquire waits for worker conn's turn (the -c auto count, a budget slot)
+// and asks the ledger for a lease. With no lease it has waited for a
+// change, or reports done when every byte is written. A lease comes with
+// the budget slot, if any, held (fetch's caller releases it).
+func (f *fetcher) acquire(ctx context.Context, conn int, ln *lane) (g Grant, done bool, err error) {
+	if f.gate != nil {
+		if !f.gate.admits(conn) {
+			f.led.leave(conn) // no longer idle among the pollers
+			if ln != nil {
+				ln.p.close() // not to be held open while the slot waits
+			}
+		}
+		if ok, err := f.gate.wait(ctx, conn); !ok {
+			return Grant{}, err == nil, err
+		}
+	}
+	changed := f.led.Changed()
+	if b := f.opts.Budget; b != nil {
+		if f.led.Done() >= f.led.Size() {
+			return Grant{}, true, nil
+		}
+		f.led.leave(conn) // (no longer idle among the pollers)
+		ok, err := b.Acquire(ctx, changed, f.gain)
+		if err != nil || !ok {
+			return Grant{}, false, err
+		}
+		f.held.Add(1)
+	}
+	g = f.led.Acquire(ctx, conn, time.Now())
+	if g.Lease == nil {
+		f.releaseSlot()
+		if g.Wake.IsZero() {
+			return Grant{}, true, nil
+		}
+		return Grant{}, false, waitChange(ctx, changed, time.Until(g.Wake))
+	}
+	return g, false, nil
 }
 
 // fetch does one lease of the worker conn, and reports an error only when
@@ -775,11 +762,13 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 				return nil // done, or the rest is another connection's
 			}
 			if piped && !asked {
-				if b := ls.aheadBytes(time.Now(), len(buf)); b >= 0 && end-pos <= b {
+				b, never := ls.aheadBytes(time.Now(), len(buf))
+				if b >= 0 && end-pos <= b {
 					// (Refused, it looks again after the next write:
 					// a connection idle now may be busy then.)
 					asked = f.sendAhead(wctx, ln, src)
 				}
+				asked = asked || never
 			}
 		}
 		if rerr != nil {

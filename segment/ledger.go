@@ -361,17 +361,21 @@ func (l *Ledger) AcquireAhead(ctx context.Context, conn int, now time.Time) Gran
 // connection sends its next request (AcquireAhead): what arrives in
 // aheadRTTs round trips at the connection's rate, and what it receives
 // between two looks (the worker looks after each write of its buffer of
-// buf bytes, or flushAfter, whichever comes first). It is -1 (never) on a
+// buf bytes, or flushAfter, whichever comes first). It is -1 on a
 // short path (below aheadLatency), where a request costs little, or while
 // the rate is unknown. (The whole buffer, 256 KiB, was half a second of a
 // 500 KB/s connection: its next range was taken four round trips early,
 // from connections that were free before it.)
-func (ls *Lease) aheadBytes(now time.Time, buf int) int64 {
+//
+// never reports a short path: the least latency only falls, so the worker
+// need not ask again (it asks after each write of its buffer, and the
+// lock would be taken twice per write on loopback for nothing).
+func (ls *Lease) aheadBytes(now time.Time, buf int) (b int64, never bool) {
 	l := ls.led
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.minLatency < aheadLatency || ls.over {
-		return -1
+		return -1, l.minLatency > 0 && l.minLatency < aheadLatency
 	}
 	c := &l.conns[ls.conn]
 	r := c.rate(now, l.latency)
@@ -382,9 +386,9 @@ func (ls *Lease) aheadBytes(now time.Time, buf int) int64 {
 		r = float64(ls.arrived.Load()) / el.Seconds()
 	}
 	if r <= 0 {
-		return -1
+		return -1, false
 	}
-	return int64(r*l.minLatency.Seconds()*aheadRTTs) + min(int64(buf), int64(r*flushAfter.Seconds()))
+	return int64(r*l.minLatency.Seconds()*aheadRTTs) + min(int64(buf), int64(r*flushAfter.Seconds())), false
 }
 
 // aheadLatency: requests are sent ahead (AcquireAhead) only where the

@@ -527,7 +527,7 @@ func simulate(k simLink) (simResult, error) {
 					return res, err
 				}
 				if k.pipeline && more && !full && !dropped && c.next == nil && c.i < workers {
-					if b := c.ls.aheadBytes(at(now), simBuffer); b >= 0 && c.end-(c.from+c.written) <= b {
+					if b, _ := c.ls.aheadBytes(at(now), simBuffer); b >= 0 && c.end-(c.from+c.written) <= b {
 						if g := led.AcquireAhead(ctx, c.i, at(now)); g.Lease != nil {
 							c.next, c.nextCtx, c.nextSent, c.nextEnd = g.Lease, g.Ctx, now, g.Lease.End()
 							res.requests++
