@@ -56,6 +56,11 @@ type Options struct {
 	// NoPipelining sends each range request only once the answer before
 	// it on its connection has arrived (segment.Options.NoPipelining).
 	NoPipelining bool
+	// NoDirectIO writes the file through the page cache. By default a
+	// file of 8 MiB or more is written and hashed around it (O_DIRECT,
+	// where the file system supports it and the disk keeps up), in whole
+	// aligned blocks; see internal/directio.
+	NoDirectIO bool
 	// Header holds extra request headers. Credentials in it (Authorization,
 	// Cookie) are sent only to the host asked, never after a redirect to
 	// another host nor from https to http.
@@ -153,7 +158,10 @@ type Result struct {
 	// Pipelined is how many range requests went out before the answer
 	// ahead of them on their connection had ended (HTTP/1.1 pipelining).
 	Pipelined int64 `json:"pipelined"`
-	Ranges    bool  `json:"ranges"`
+	// DirectBytes is how many bytes were written around the page cache
+	// (Options.NoDirectIO).
+	DirectBytes int64 `json:"direct_bytes"`
+	Ranges      bool  `json:"ranges"`
 	// Resumed is how many bytes were already on disk from an earlier run;
 	// Fetched is how many this run received (BytesPerSecond is over those).
 	Resumed int64 `json:"resumed_bytes"`

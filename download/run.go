@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"rget/internal/directio"
 	"rget/journal"
 	"rget/merge"
 	"rget/segment"
@@ -40,12 +41,16 @@ const defaultCheckpoint = 100 * time.Millisecond
 type job struct {
 	out, part, jpath string
 	f                *os.File
-	j                *journal.Journal // nil when the download cannot resume
-	plan             *segment.Ledger
-	cursor           *merge.Cursor
-	policy           segment.Policy
-	base             journal.State // what is recorded besides the plan and hash
-	resumed          int64         // bytes already on disk when this run began
+	// dio writes the part file's whole blocks around the page cache, and
+	// reads them back so (nil: all through f). See openDirect.
+	dio      *directio.File
+	noDirect bool             // Options.NoDirectIO
+	j        *journal.Journal // nil when the download cannot resume
+	plan     *segment.Ledger
+	cursor   *merge.Cursor
+	policy   segment.Policy
+	base     journal.State // what is recorded besides the plan and hash
+	resumed  int64         // bytes already on disk when this run began
 	// syncData and commit are the two steps of a checkpoint (see
 	// checkpoint): fdatasync of the part file, and the journal's Commit.
 	// Tests replace them to see their order and to make them fail.
@@ -341,7 +346,8 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		Seconds: done.Sub(start).Seconds(), BytesPerSecond: float64(fetched) / max(done.Sub(start).Seconds(), 1e-9),
 		Connections: usedConns(prog), Segments: len(jb.plan.Snapshot()), Splits: jb.plan.Splits(),
 		Retries: prog.Retries.Load(), Pipelined: prog.Pipelined.Load(), Ranges: remote.Ranges,
-		Resumed: jb.resumed, Fetched: fetched, VerifySeconds: done.Sub(lastByte).Seconds(),
+		DirectBytes: jb.directBytes(),
+		Resumed:     jb.resumed, Fetched: fetched, VerifySeconds: done.Sub(lastByte).Seconds(),
 		StartupSeconds: fetchStart.Sub(start).Seconds(), Sources: sourceResults(srcs, prog), Verdict: vd,
 	}, nil
 }
@@ -503,7 +509,8 @@ func checkOutput(cfg config, out string) error {
 // over: the journal is created before the part file is truncated, so that a
 // crash in between never leaves a journal describing bytes that are gone.
 func prepare(cfg config, r *segment.Remote, out string, conns int) (*job, error) {
-	jb := &job{out: out, part: out + ".part", jpath: out + ".rget", policy: policy(cfg), wrap: cfg.wrapCommit}
+	jb := &job{out: out, part: out + ".part", jpath: out + ".rget", policy: policy(cfg), wrap: cfg.wrapCommit,
+		noDirect: cfg.NoDirectIO}
 	jb.base = journal.State{
 		URL: journal.RedactURL(cfg.URL), Size: r.Size, ETag: r.ETag, LastModified: r.LastModified, SHA256: cfg.SHA256,
 	}
@@ -568,9 +575,50 @@ func (jb *job) start(r *segment.Remote, rs []segment.Range, canResume bool) erro
 		return err
 	}
 	jb.plan = segment.NewLedger(r.Size, rs, jb.policy)
-	jb.cursor = merge.NewCursor(jb.f)
+	jb.openDirect(r.Size)
+	jb.cursor = merge.NewCursor(jb.readBack())
 	jb.cursor.Flush = writeback(jb.f)
 	return nil
+}
+
+// openDirect sets the part file up for direct I/O (internal/directio),
+// unless asked not to, the file is too small to gain from it, or the file
+// system cannot do it: then it is written and read through the page cache.
+func (jb *job) openDirect(size int64) {
+	if jb.noDirect || size < minDirect {
+		return
+	}
+	if d, err := directio.Open(jb.part, pageCached{jb.f}); err == nil {
+		jb.dio = d
+	}
+}
+
+// minDirect is the least size of a part file written direct: below it the
+// page cache costs little, and the file is likely read soon after.
+const minDirect = 8 << 20
+
+// readBack is what the hash cursor reads the part file through.
+func (jb *job) readBack() io.ReaderAt {
+	if jb.dio != nil {
+		return jb.dio
+	}
+	return jb.f
+}
+
+// directBytes is how many bytes went to the part file direct.
+func (jb *job) directBytes() int64 {
+	if jb.dio == nil {
+		return 0
+	}
+	return jb.dio.Direct()
+}
+
+// closePart closes the part file's descriptors.
+func (jb *job) closePart() {
+	if jb.dio != nil {
+		jb.dio.Close()
+	}
+	jb.f.Close()
 }
 
 // resume opens the journal and part file of an earlier run if they describe
@@ -606,11 +654,12 @@ func (jb *job) resume(r *segment.Remote, cfg config) (bool, error) {
 		}
 		return fail("%s is not the size the journal says", jb.part)
 	}
-	cursor := merge.NewCursor(f)
+	jb.openDirect(st.Size)
+	cursor := merge.NewCursor(jb.readBack())
 	if st.HashState != nil && !cfg.Decompress {
 		// (A decompressor starts over from the first byte: the cursor
 		// with it, reading the part file.)
-		if c, err := merge.Resume(f, st.HashOffset, st.HashState); err == nil {
+		if c, err := merge.Resume(jb.readBack(), st.HashOffset, st.HashState); err == nil {
 			cursor = c
 		}
 	}
@@ -647,7 +696,10 @@ func (jb *job) dst() io.WriterAt {
 	if jb.f == nil {
 		return discard{}
 	}
-	jb.writer = &serialWriter{w: jb.f}
+	jb.writer = &serialWriter{w: pageCached{jb.f}}
+	if jb.dio != nil {
+		jb.writer = &serialWriter{w: jb.dio, parallel: true}
+	}
 	return jb.writer
 }
 
@@ -707,18 +759,31 @@ func (jb *job) hashLead() {
 // gain nothing; in the kernel they spin waiting for the lock (6% of the CPU
 // on 16 connections when new pages are slow to fill), while here a waiting
 // worker parks and leaves the core to the hash and the network.
+// Direct writes go in parallel: the disk takes several at once faster
+// than one (4 writers of 256 KiB: 1.5 GB/s here, 1 writer: 1.0).
 type serialWriter struct {
-	mu   sync.Mutex
-	w    io.WriterAt
-	busy atomic.Int64 // nanoseconds held
+	mu       sync.Mutex
+	w        io.WriterAt
+	parallel bool
+	busy     atomic.Int64 // nanoseconds held
 }
 
 func (s *serialWriter) WriteAt(p []byte, off int64) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if !s.parallel {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
 	start := time.Now()
 	defer func() { s.busy.Add(int64(time.Since(start))) }()
-	return inChunks(p, func(b []byte, at int) (int, error) { return s.w.WriteAt(b, off+int64(at)) })
+	return s.w.WriteAt(p, off)
+}
+
+// pageCached writes to a file through the page cache in pieces of at most
+// writeChunk.
+type pageCached struct{ w io.WriterAt }
+
+func (c pageCached) WriteAt(p []byte, off int64) (int, error) {
+	return inChunks(p, func(b []byte, at int) (int, error) { return c.w.WriteAt(b, off+int64(at)) })
 }
 
 // inChunks passes p to write in pieces of at most writeChunk, each with
@@ -818,7 +883,7 @@ func (jb *job) abandon(err error) error {
 		saved = false
 	}
 	jb.closeJournal()
-	jb.f.Close()
+	jb.closePart()
 	if jb.j == nil {
 		// Nothing can resume from it.
 		os.Remove(jb.part)
@@ -857,13 +922,16 @@ func (jb *job) finalize(ctx context.Context, cfg config) (string, error) {
 	// this record (same boot) or the last durable one.
 	if err := jb.checkpoint(false); err != nil {
 		jb.closeJournal()
-		jb.f.Close()
+		jb.closePart()
 		jb.dropDecompressed(err)
 		return "", err
 	}
 	sum, err := merge.Finalize(ctx, jb.f, jb.cursor, merge.Options{
 		Part: jb.part, Final: jb.out, Size: jb.plan.Size(), Want: cfg.SHA256, Replace: cfg.Force, Keep: jb.dec != nil,
 	})
+	if jb.dio != nil {
+		jb.dio.Close()
+	}
 	if err == nil && jb.dec != nil {
 		err = jb.publishDecompressed(cfg)
 	}

@@ -204,7 +204,7 @@ func (w *recordingWriterAt) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-// TestSerialWriterChunks: a write reaches the file in pieces of at most
+// TestSerialWriterChunks: a write through the page cache reaches the file in pieces of at most
 // writeChunk (large writes get large page-cache folios, slow to get on a
 // VM), byte for byte, and a failing piece reports what was written before.
 func TestSerialWriterChunks(t *testing.T) {
@@ -214,7 +214,7 @@ func TestSerialWriterChunks(t *testing.T) {
 		p[i] = byte(i * 7)
 	}
 	w := &recordingWriterAt{data: make([]byte, len(p)+10)}
-	s := &serialWriter{w: w}
+	s := &serialWriter{w: pageCached{w}}
 	if n, err := s.WriteAt(p, 10); n != len(p) || err != nil {
 		t.Fatalf("WriteAt = %d, %v; want %d, nil", n, err, len(p))
 	}
@@ -225,7 +225,7 @@ func TestSerialWriterChunks(t *testing.T) {
 		t.Fatalf("writes of %v bytes, want 6 of at most %d", w.sizes, writeChunk)
 	}
 	w = &recordingWriterAt{data: make([]byte, len(p)), failAt: 2*writeChunk + 1}
-	s = &serialWriter{w: w}
+	s = &serialWriter{w: pageCached{w}}
 	if n, err := s.WriteAt(p, 0); n != 2*writeChunk || err == nil {
 		t.Fatalf("WriteAt over a failing piece = %d, %v; want %d and the error", n, err, 2*writeChunk)
 	}

@@ -32,8 +32,9 @@ type Cursor struct {
 	// A write error stops the cursor. Set it before use.
 	Tee io.Writer
 
-	// v, when set, shows the file's bytes in place (view_linux.go).
-	v *viewer
+	// v, when set, shows the file's bytes in place (view_linux.go), or
+	// however r shows them (a Viewer).
+	v Viewer
 
 	mu  sync.Mutex
 	h   hash.Hash
@@ -51,9 +52,26 @@ type Cursor struct {
 	rate            atomic.Uint64 // float64 bits
 }
 
+// A Viewer shows a file's bytes without copying them out: View calls fn
+// with (some of) the bytes [off, off+n), in order, and returns how many fn
+// was given. A cursor on an io.ReaderAt that is also a Viewer reads through
+// View.
+type Viewer interface {
+	View(off, n int64, fn func([]byte) error) (int64, error)
+}
+
 // NewCursor returns a cursor at offset 0 of r.
 func NewCursor(r io.ReaderAt) *Cursor {
-	return &Cursor{r: r, h: sha256.New(), v: newViewer(r)}
+	return &Cursor{r: r, h: sha256.New(), v: viewerOf(r)}
+}
+
+// viewerOf returns how the cursor shows r's bytes in place: r's own View,
+// a mapping of the file (view_linux.go), or nil (read back).
+func viewerOf(r io.ReaderAt) Viewer {
+	if v, ok := r.(Viewer); ok {
+		return v
+	}
+	return newViewer(r)
 }
 
 // Resume returns a cursor at offset off of r, with the hash state saved by
@@ -63,7 +81,7 @@ func Resume(r io.ReaderAt, off int64, state []byte) (*Cursor, error) {
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
 		return nil, fmt.Errorf("restore hash state at %d: %w", off, err)
 	}
-	c := &Cursor{r: r, h: h, off: off, v: newViewer(r)}
+	c := &Cursor{r: r, h: h, off: off, v: viewerOf(r)}
 	c.pos.Store(off)
 	return c, nil
 }
@@ -146,7 +164,7 @@ func (c *Cursor) step(to int64) (bool, error) {
 		c.timed(c.off-from, time.Since(start))
 	}()
 	if c.v != nil {
-		k, err := c.v.view(c.off, to-c.off, c.consume)
+		k, err := c.v.View(c.off, to-c.off, c.consume)
 		if err != nil {
 			c.broken = fmt.Errorf("hash at offset %d: %w", c.off, err)
 			return false, c.broken

@@ -22,7 +22,7 @@ type viewer struct {
 	page int64
 }
 
-func newViewer(r any) *viewer {
+func newViewer(r any) Viewer {
 	f, ok := r.(*os.File)
 	if !ok {
 		return nil
@@ -30,11 +30,11 @@ func newViewer(r any) *viewer {
 	return &viewer{fd: int(f.Fd()), page: int64(os.Getpagesize())}
 }
 
-// view calls fn with the file's bytes [off, off+n), at most mapChunk of
+// View calls fn with the file's bytes [off, off+n), at most mapChunk of
 // them, and returns how many it passed. Bytes the file does not have are an
 // error, like pread's short read, and so is a fault in the mapping (the file
 // truncated while fn reads): not a crash.
-func (v *viewer) view(off, n int64, fn func([]byte) error) (k int64, err error) {
+func (v *viewer) View(off, n int64, fn func([]byte) error) (k int64, err error) {
 	base := off &^ (v.page - 1)
 	if n > mapChunk {
 		n = mapChunk

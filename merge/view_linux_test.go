@@ -14,7 +14,7 @@ func TestViewFault(t *testing.T) {
 	defer f.Close()
 	v := newViewer(f)
 	var sum byte
-	_, err := v.view(0, 1<<20, func(b []byte) error {
+	_, err := v.View(0, 1<<20, func(b []byte) error {
 		if err := f.Truncate(0); err != nil {
 			t.Fatal(err)
 		}

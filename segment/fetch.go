@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -738,10 +739,14 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 	body := io.TeeReader(w.reader(resp.Body), counter{&f.prog.Received, &c.Received, &ls.arrived, src.bytes})
 	defer func() { got = pos - from }()
 	var n int // bytes in buf not yet written
+	// The bytes at pos go to buf[at:], at the same place in a page as pos
+	// is in the file's (buf is page-aligned), so that the file's whole
+	// blocks can be written around the page cache (internal/directio).
+	at := skew(pos, len(buf))
 	var first time.Time
 	asked := ln == nil || ln.next != nil // the next request is sent
 	for {
-		k, rerr := body.Read(f.opts.readSlice(buf[n:]))
+		k, rerr := body.Read(f.opts.readSlice(buf[at+n:]))
 		if k > 0 && n == 0 {
 			first = time.Now()
 		}
@@ -749,13 +754,14 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 			return fmt.Errorf("range [%d,%d): %w", from, end, werr)
 		}
 		n += k
-		if n > 0 && (n == len(buf) || rerr != nil || pos+int64(n) >= end || time.Since(first) >= flushAfter) {
-			_, more, werr := ls.Write(f.dst, buf[:n])
+		if n > 0 && (at+n == len(buf) || rerr != nil || pos+int64(n) >= end || time.Since(first) >= flushAfter) {
+			_, more, werr := ls.Write(f.dst, buf[at:at+n])
 			if werr != nil {
 				return fmt.Errorf("range [%d,%d): %w", from, end, &LocalError{werr})
 			}
 			pos += int64(n)
 			n = 0
+			at = skew(pos, len(buf))
 			c.Pos.Store(pos)
 			if !more {
 				*drained = pos >= end
@@ -958,6 +964,16 @@ func sameVersion(r *Remote, resp *http.Response) error {
 		return fmt.Errorf("%s: Last-Modified %s, was %s: %w", resp.Request.URL.Redacted(), lm, r.LastModified, ErrChanged)
 	}
 	return nil
+}
+
+// skew is where in a copy buffer of size bytes the bytes at file offset
+// pos go: pos's offset in its page, in buffers large enough to give that up.
+func skew(pos int64, size int) int {
+	page := os.Getpagesize()
+	if size < 4*page {
+		return 0
+	}
+	return int(pos % int64(page))
 }
 
 // readSlice bounds a read by the limiter's burst, so that a limited
