@@ -23,7 +23,7 @@ func directHere(t *testing.T, dir string) {
 	}
 	defer os.Remove(path)
 	defer f.Close()
-	d, err := directio.Open(path, f)
+	d, err := directio.Open(path, f, f)
 	if errors.Is(err, directio.ErrUnsupported) {
 		t.Skipf("no direct I/O in %s: %v", dir, err)
 	}
@@ -62,8 +62,10 @@ func TestDirectIO(t *testing.T) {
 		t.Cleanup(func() { srv.Close() })
 		res, err := Run(deadline(t), srv.URL+"/file", Options{Dir: t.TempDir(), Connections: 7, SegmentSize: 1<<20 + 333})
 		check(t, res, err)
-		if res.DirectBytes < size*3/4 {
-			t.Errorf("%d bytes written direct, want most of %d", res.DirectBytes, size)
+		// (A disk slow to take them, as a loaded machine's may be,
+		// stops direct writes after 16 MiB: see internal/directio.)
+		if res.DirectBytes < 16<<20 {
+			t.Errorf("%d bytes written direct, want 16 MiB or more of %d", res.DirectBytes, size)
 		}
 	})
 	t.Run("off", func(t *testing.T) {

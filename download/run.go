@@ -588,7 +588,7 @@ func (jb *job) openDirect(size int64) {
 	if jb.noDirect || size < minDirect {
 		return
 	}
-	if d, err := directio.Open(jb.part, pageCached{jb.f}); err == nil {
+	if d, err := directio.Open(jb.part, jb.f, pageCached{jb.f}); err == nil {
 		jb.dio = d
 	}
 }

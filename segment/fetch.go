@@ -754,14 +754,29 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 			return fmt.Errorf("range [%d,%d): %w", from, end, werr)
 		}
 		n += k
-		if n > 0 && (at+n == len(buf) || rerr != nil || pos+int64(n) >= end || time.Since(first) >= flushAfter) {
-			_, more, werr := ls.Write(f.dst, buf[at:at+n])
+		out := n // bytes to write now
+		if n > 0 && at+n < len(buf) && rerr == nil && pos+int64(n) < end {
+			// A flush on time writes whole blocks, the rest waits for
+			// more: a block two writes share goes through the page cache
+			// (internal/directio), and on 16 connections one such write
+			// held the file's direct reads and writes up for milliseconds.
+			out = 0
+			if time.Since(first) >= flushAfter {
+				out = n - int((pos+int64(n))%Block)
+			}
+		}
+		if out > 0 {
+			_, more, werr := ls.Write(f.dst, buf[at:at+out])
 			if werr != nil {
 				return fmt.Errorf("range [%d,%d): %w", from, end, &LocalError{werr})
 			}
-			pos += int64(n)
-			n = 0
+			pos += int64(out)
+			rest := at + out
 			at = skew(pos, len(buf))
+			n = copy(buf[at:], buf[rest:rest+n-out])
+			if n > 0 {
+				first = time.Now()
+			}
 			c.Pos.Store(pos)
 			if !more {
 				*drained = pos >= end

@@ -300,7 +300,7 @@ func (l *Ledger) Acquire(ctx context.Context, conn int, now time.Time) Grant {
 	var ls *Lease
 	switch a.Kind {
 	case ActTake:
-		ls = l.takeLocked(pend, a.Len, conn, now)
+		ls = l.takeLocked(pend, a.Len, v.Limit, conn, now)
 	case ActSplit:
 		ls = l.splitLocked(active[a.Index], a.At, conn)
 	case ActHedge:
@@ -364,7 +364,7 @@ func (l *Ledger) AcquireAhead(ctx context.Context, conn int, now time.Time) Gran
 	if a.Kind != ActTake || a.Len <= 0 {
 		return Grant{}
 	}
-	ls := l.takeLocked(pend, a.Len, conn, now)
+	ls := l.takeLocked(pend, a.Len, v.Limit, conn, now)
 	ls.ahead = true
 	lctx, cancel := context.WithCancelCause(ctx)
 	ls.cancel = cancel
@@ -446,13 +446,19 @@ func (l *Ledger) ensureConnLocked(conn int) {
 }
 
 // takeLocked leases the first n bytes still to fetch of pending piece p,
-// leaving the rest of it pending.
-func (l *Ledger) takeLocked(p *piece, n int64, conn int, now time.Time) *Lease {
+// leaving the rest of it pending (limit: a window's bound, 0 when none).
+func (l *Ledger) takeLocked(p *piece, n, limit int64, conn int, now time.Time) *Lease {
 	for n > 0 && p.claimed+n > p.end && l.mergeableLocked(p.next, now) {
 		l.mergeNextLocked(p) // a fast, distant connection: one longer request
 	}
-	if n > 0 && p.claimed+n < p.end {
-		l.cutLocked(p, p.claimed+n)
+	if at := blockUp(p.claimed + n); n > 0 && at < p.end {
+		// At a whole Block (rounded down, the remainders of a round's
+		// takes add up to a crumb that costs a request of its own),
+		// but not past a window's bound.
+		if limit > 0 && at > limit && limit > p.claimed {
+			at = limit
+		}
+		l.cutLocked(p, at)
 	}
 	l.unleased -= p.end - p.claimed
 	return l.leaseLocked(p, conn, false)
@@ -506,6 +512,9 @@ func (l *Ledger) splitLocked(p *piece, off int64, conn int) *Lease {
 		p.takeovers++
 		l.dropActiveLocked(p)
 		return l.leaseLocked(p, conn, false)
+	}
+	if b := blockUp(off); b < p.end {
+		off = b // at a whole Block: the holder keeps a little more
 	}
 	rest := l.cutLocked(p, off)
 	if p.complete() {

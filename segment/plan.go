@@ -26,8 +26,17 @@ func SegmentSize(size int64, conns int) int64 {
 	c := int64(conns)
 	s := max(size/(16*c), 4<<20)
 	s = min(s, size/(4*c), 64<<20)
-	return max(s, MinSplit)
+	return max(s, MinSplit) &^ (Block - 1)
 }
+
+// Block is the unit the ledger cuts ranges in (but at the file's end): the
+// page, and the block of direct I/O (internal/directio), so that a range's
+// bytes but its last few go around the page cache and no two ranges share
+// a block, which both would write through it.
+const Block = 4 << 10
+
+// blockUp rounds off up to a whole Block.
+func blockUp(off int64) int64 { return (off + Block - 1) &^ (Block - 1) }
 
 // Split tiles [0, size) with ranges of segSize bytes in file order; the last
 // one may be shorter. It returns nil for size <= 0.

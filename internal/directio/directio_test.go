@@ -29,7 +29,7 @@ func openTest(t testing.TB, size int64) (*os.File, *File, string) {
 	if err := f.Truncate(size); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Open(path, f)
+	d, err := Open(path, f, f)
 	if errors.Is(err, ErrUnsupported) {
 		t.Skipf("no direct I/O here: %v", err)
 	}
@@ -204,22 +204,62 @@ func TestRefusedGoesBuffered(t *testing.T) {
 	if _, err := f.ReadAt(back, 0); err != nil || !bytes.Equal(back, p) {
 		t.Fatalf("read back: %v", err)
 	}
+	// View reads through the page cache now (the direct descriptor is
+	// closed: a direct read would fail).
+	if n, err := d.ReadAt(back, 0); err != nil || n != len(p) || !bytes.Equal(back, p) {
+		t.Fatalf("View after direct writes stopped = %d, %v", n, err)
+	}
+}
+
+// TestBusyDiskGoesBuffered: a disk with direct writes in flight most of the
+// time is what the download waits on: the rest goes through the page cache.
+func TestBusyDiskGoesBuffered(t *testing.T) {
+	for _, tc := range []struct {
+		share float64 // of the time a write is in flight
+		want  bool
+	}{{0.5, false}, {0.9, true}} {
+		d := &File{align: 4096, mem: 4096, slots: make(chan struct{}, maxWrites)}
+		now := time.Unix(1000, 0)
+		const each = 1 << 20
+		for n := 0; n < 2*judgeBusyAfter; n += each {
+			d.begin(now)
+			now = now.Add(time.Duration(tc.share * 1e6))
+			d.end(each, now)
+			now = now.Add(time.Duration((1 - tc.share) * 1e6))
+		}
+		if got := d.failed.Load(); got != tc.want {
+			t.Errorf("busy %.0f%% of the time: direct writes stopped %v, want %v", 100*tc.share, got, tc.want)
+		}
+	}
 }
 
 // TestSlowDiskGoesBuffered: a disk that takes direct writes slower than
-// minRate gets the rest through the page cache.
+// minRate, over the time any are in flight, gets the rest through the page
+// cache; writes at once are not counted twice.
 func TestSlowDiskGoesBuffered(t *testing.T) {
-	at := func(n int64, rate float64) time.Duration { return time.Duration(float64(n) / rate * 1e9) }
-	d := &File{align: 4096, mem: 4096}
-	d.slow(judgeAfter/2, 0)
+	d := &File{align: 4096, mem: 4096, slots: make(chan struct{}, maxWrites)}
+	t0 := time.Unix(1000, 0)
+	at := func(n int64, rate float64) time.Time { return t0.Add(time.Duration(float64(n) / rate * 1e9)) }
+	d.begin(t0)
+	d.end(judgeAfter/2, t0)
 	if d.failed.Load() {
 		t.Fatal("judged before judgeAfter bytes")
 	}
-	d.slow(judgeAfter/2, at(judgeAfter/2, 2*minRate))
-	if d.failed.Load() {
-		t.Fatal("a disk at twice minRate judged slow")
+	// 16 writes at once, together at twice minRate: each took 16 times
+	// as long as it would alone.
+	t1 := at(judgeAfter/2, 1e12)
+	for range 16 {
+		d.begin(t1)
 	}
-	d.slow(judgeAfter, at(judgeAfter, minRate/2))
+	for i := range 16 {
+		d.end(judgeAfter/16, t1.Add(at(int64(i+1)*judgeAfter/16, 2*minRate).Sub(t0)))
+	}
+	if d.failed.Load() {
+		t.Fatal("a disk at twice minRate, 16 writes at once, judged slow")
+	}
+	t2 := at(4*judgeAfter, 1e6)
+	d.begin(t2)
+	d.end(judgeAfter, t2.Add(at(4*judgeAfter, minRate).Sub(t0)))
 	if !d.failed.Load() {
 		t.Fatal("a disk below minRate not judged slow")
 	}
