@@ -55,12 +55,7 @@ func TestDirectIO(t *testing.T) {
 	}
 	t.Run("on", func(t *testing.T) {
 		t.Parallel()
-		srv, err := origin.Start(origin.New(c))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
-		res, err := Run(deadline(t), srv.URL+"/file", Options{Dir: t.TempDir(), Connections: 7, SegmentSize: 1<<20 + 333})
+		res, err := Run(deadline(t), serve(t, origin.New(c))+"/file", Options{Dir: t.TempDir(), Connections: 7, SegmentSize: 1<<20 + 333})
 		check(t, res, err)
 		// (A disk slow to take them, as a loaded machine's may be,
 		// stops direct writes after 16 MiB: see internal/directio.)
@@ -70,12 +65,7 @@ func TestDirectIO(t *testing.T) {
 	})
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
-		srv, err := origin.Start(origin.New(c))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
-		res, err := Run(deadline(t), srv.URL+"/file", Options{Dir: t.TempDir(), Connections: 4, NoDirectIO: true})
+		res, err := Run(deadline(t), serve(t, origin.New(c))+"/file", Options{Dir: t.TempDir(), Connections: 4, NoDirectIO: true})
 		check(t, res, err)
 		if res.DirectBytes != 0 {
 			t.Errorf("%d bytes written direct with NoDirectIO", res.DirectBytes)
@@ -84,16 +74,12 @@ func TestDirectIO(t *testing.T) {
 	t.Run("resumed", func(t *testing.T) {
 		t.Parallel()
 		o := origin.New(c, origin.WithRatePerConn(4e6))
-		srv, err := origin.Start(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
+		url := serve(t, o)
 		ctx, cancel := context.WithCancel(deadline(t))
 		opts := Options{Dir: t.TempDir(), Connections: 4, Checkpoint: 50 * time.Millisecond}
 		done := make(chan error, 1)
 		go func() {
-			_, err := Run(ctx, srv.URL+"/file", opts)
+			_, err := Run(ctx, url+"/file", opts)
 			done <- err
 		}()
 		for o.BytesServed() < size/2 {
@@ -107,16 +93,21 @@ func TestDirectIO(t *testing.T) {
 		if err := <-done; err == nil {
 			t.Fatal("the stopped run reported success")
 		}
-		o2 := origin.New(c)
-		srv2, err := origin.Start(o2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv2.Close() })
-		res, err := Run(deadline(t), srv2.URL+"/file", opts)
+		res, err := Run(deadline(t), serve(t, origin.New(c))+"/file", opts)
 		check(t, res, err)
 		if res.Resumed < size/4 || res.DirectBytes == 0 {
 			t.Errorf("resumed %d bytes, %d written direct; want a quarter of %d resumed, and direct writes", res.Resumed, res.DirectBytes, size)
 		}
 	})
+}
+
+// serve starts o on 127.0.0.1 for the test and returns its URL.
+func serve(t *testing.T, o *origin.Origin) string {
+	t.Helper()
+	srv, err := origin.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv.URL
 }
