@@ -259,3 +259,33 @@ func TestVerdictPerConnectionCap(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushBehind: the hash cursor's Flush passes every range to the
+// writeback and starts an fdatasync each syncEvery bytes hashed, one at a
+// time, which waitSyncs waits for.
+func TestFlushBehind(t *testing.T) {
+	t.Parallel()
+	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	jb := &job{f: f}
+	var wrote int64
+	flush := jb.flushBehind(func(off, n int64) { wrote += n })
+	step := func(off, n, want int64) {
+		t.Helper()
+		flush(off, n)
+		jb.waitSyncs()
+		if jb.synced != want || jb.syncing {
+			t.Fatalf("after [%d,%d) hashed: synced at %d (syncing %v), want %d", off, off+n, jb.synced, jb.syncing, want)
+		}
+	}
+	step(0, syncEvery-1, 0)
+	step(syncEvery-1, 1, syncEvery)
+	step(syncEvery, 10, syncEvery)
+	step(syncEvery+10, syncEvery, 2*syncEvery+10)
+	if wrote != 2*syncEvery+10 {
+		t.Errorf("writeback saw %d bytes, want %d", wrote, 2*syncEvery+10)
+	}
+}
