@@ -51,6 +51,7 @@ type File struct {
 	d        *os.File    // opened with O_DIRECT
 	buffered io.WriterAt // what cannot go direct
 	r        *os.File    // reads once direct writes stopped
+	bmu      sync.Mutex  // one buffered write at a time (writeBuffered)
 	align    int64       // file offsets and lengths of direct I/O
 	mem      uintptr     // memory addresses of direct I/O
 	// failed is set when a direct write was refused, or the disk took
@@ -134,9 +135,9 @@ func (f *File) Close() error {
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	lo, hi := f.blocks(off, int64(len(p)))
 	if hi <= lo || f.failed.Load() || !f.aligned(p[lo-off:]) {
-		return f.buffered.WriteAt(p, off)
+		return f.writeBuffered(p, off)
 	}
-	n, err := f.buffered.WriteAt(p[:lo-off], off)
+	n, err := f.writeBuffered(p[:lo-off], off)
 	if err != nil {
 		return n, err
 	}
@@ -151,13 +152,13 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		// not report), or cut short (a full disk: the buffered write of
 		// the rest will say so): the rest goes through the page cache.
 		f.failed.Store(true)
-		k, err = f.buffered.WriteAt(p[n:hi-off], off+int64(n))
+		k, err = f.writeBuffered(p[n:hi-off], off+int64(n))
 		n += k
 		if err != nil {
 			return n, err
 		}
 	}
-	k, err = f.buffered.WriteAt(p[hi-off:], hi)
+	k, err = f.writeBuffered(p[hi-off:], hi)
 	return n + k, err
 }
 
@@ -210,6 +211,19 @@ func (f *File) end(k int64, now time.Time) {
 	if slow || full {
 		f.failed.Store(true)
 	}
+}
+
+// writeBuffered writes p at off through the page cache, one such write at
+// a time: a buffered write holds the file's inode lock for its whole copy,
+// so writers at once gain nothing, and in the kernel they spin for it
+// (2.5% of the CPU at 256 connections), while here they park.
+func (f *File) writeBuffered(p []byte, off int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	f.bmu.Lock()
+	defer f.bmu.Unlock()
+	return f.buffered.WriteAt(p, off)
 }
 
 // blocks returns the whole aligned blocks of [off, off+n): [lo, hi), empty
