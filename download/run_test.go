@@ -289,3 +289,37 @@ func TestFlushBehind(t *testing.T) {
 		t.Errorf("writeback saw %d bytes, want %d", wrote, 2*syncEvery+10)
 	}
 }
+
+// TestParallelWriterBusy: writes under way at once count once in the
+// writer's busy time, which stays within the time they took.
+func TestParallelWriterBusy(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	entered := make(chan struct{}, 8)
+	s := &serialWriter{w: blockingWriterAt{entered, release}, parallel: true}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { s.WriteAt(make([]byte, 10), 0) })
+	}
+	for range 8 {
+		<-entered // all 8 under way at once
+	}
+	close(release)
+	wg.Wait()
+	if busy, wall := time.Duration(s.busy.Load()), time.Since(start); busy <= 0 || busy > wall {
+		t.Fatalf("busy %v over %v of 8 writes at once, want within it", busy, wall)
+	}
+}
+
+// blockingWriterAt says when a write enters and holds it until release.
+type blockingWriterAt struct {
+	entered chan<- struct{}
+	release <-chan struct{}
+}
+
+func (b blockingWriterAt) WriteAt(p []byte, _ int64) (int, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return len(p), nil
+}
