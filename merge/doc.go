@@ -4,8 +4,8 @@
 //
 //  1. A Cursor follows the completed prefix of the part file (Follow polls a
 //     function that reports it, and wakes when told it changed) and feeds
-//     it into SHA-256 where it lies in the page cache (mapped, on Linux;
-//     read back elsewhere). By the time the last byte arrives only the last
+//     it into SHA-256, read back in order (through the reader's own View
+//     where it has one: a file written direct). By the time the last byte arrives only the last
 //     few ranges are left to hash.
 //  2. Finalize hashes what is left, checks the size and the expected digest,
 //     syncs the part file, renames it to the final name and syncs the
