@@ -993,10 +993,7 @@ func (jb *job) finalize(ctx context.Context, cfg config) (string, error) {
 	sum, err := merge.Finalize(ctx, jb.f, jb.cursor, merge.Options{
 		Part: jb.part, Final: jb.out, Size: jb.plan.Size(), Want: cfg.SHA256, Replace: cfg.Force, Keep: jb.dec != nil,
 	})
-	jb.waitSyncs()
-	if jb.dio != nil {
-		jb.dio.Close()
-	}
+	jb.closePart() // (Finalize closed f)
 	if err == nil && jb.dec != nil {
 		err = jb.publishDecompressed(cfg)
 	}

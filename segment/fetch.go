@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -982,13 +981,14 @@ func sameVersion(r *Remote, resp *http.Response) error {
 }
 
 // skew is where in a copy buffer of size bytes the bytes at file offset
-// pos go: pos's offset in its page, in buffers large enough to give that up.
+// pos go: pos's offset in its Block, in buffers large enough to give that
+// up. (The buffers are page-aligned: an offset at a whole Block then lies
+// at an address direct I/O can take.)
 func skew(pos int64, size int) int {
-	page := os.Getpagesize()
-	if size < 4*page {
+	if size < 4*Block {
 		return 0
 	}
-	return int(pos % int64(page))
+	return int(pos % Block)
 }
 
 // readSlice bounds a read by the limiter's burst, so that a limited
