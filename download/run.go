@@ -45,12 +45,14 @@ type job struct {
 	// reads them back so (nil: all through f). See openDirect.
 	dio      *directio.File
 	noDirect bool // Options.NoDirectIO
-	// The fdatasync behind the hash (flushBehind): in flight (syncing,
-	// syncs waits for it), and the hashed offset it began at.
-	syncs   sync.WaitGroup
-	syncMu  sync.Mutex
-	syncing bool
-	synced  int64
+	// The writeback and fdatasync behind the hash (flushBehind): in
+	// flight (syncing, syncs waits for it); the hashed offset, how far
+	// the writeback was started, and where the last sync began.
+	syncs                   sync.WaitGroup
+	syncMu                  sync.Mutex
+	syncing                 bool
+	hashed, flushed, synced int64
+
 	j       *journal.Journal // nil when the download cannot resume
 	plan    *segment.Ledger
 	cursor  *merge.Cursor
@@ -619,34 +621,60 @@ func (jb *job) directBytes() int64 {
 	return jb.dio.Direct()
 }
 
-// flushBehind returns the hash cursor's Flush: wb (the writeback of what
-// was hashed), and every syncEvery bytes hashed an fdatasync of the part
-// file on a goroutine of its own (one at a time; waitSyncs waits for it).
-// A sync is the disk's flush, and its cost grows with what was written
-// since the last: on this VM the one before the file was published took
-// 0.15-0.62 s after the hash had ended (the hash itself 0-6 ms).
+// flushBehind returns the hash cursor's Flush. It only notes how far the
+// hash got; a goroutine of the job's (one at a time: waitSyncs waits for
+// it) starts the writeback of what was hashed, wb, every wbStep bytes, and
+// every syncEvery bytes an fdatasync of the part file. A sync is the
+// disk's flush, and its cost grows with what was written since the last:
+// on this VM the one before the file was published took 0.15-0.62 s after
+// the hash had ended (the hash itself 0-6 ms). The writeback ran on the
+// hash's goroutine until session 14, and sync_file_range waits while the
+// disk is busy: with 256 connections it held the hash 0.4-0.5 s of 2.
 func (jb *job) flushBehind(wb func(off, n int64)) func(off, n int64) {
 	return func(off, n int64) {
-		if wb != nil {
-			wb(off, n)
-		}
 		jb.syncMu.Lock()
 		defer jb.syncMu.Unlock()
-		if jb.syncing || off+n < jb.synced+syncEvery {
+		jb.hashed = max(jb.hashed, off+n)
+		if jb.syncing || jb.hashed < jb.flushed+wbStep {
 			return
 		}
-		jb.syncing, jb.synced = true, off+n
-		jb.syncs.Go(func() {
-			_ = datasync(jb.f) // a hint: the sync before publishing reports failures
-			jb.syncMu.Lock()
-			jb.syncing = false
-			jb.syncMu.Unlock()
-		})
+		jb.syncing = true
+		jb.syncs.Go(func() { jb.flushLoop(wb) })
 	}
 }
 
-// syncEvery: see flushBehind.
-const syncEvery = 128 << 20
+// flushLoop starts the writeback of the bytes hashed since the last, and
+// syncs when syncEvery more were hashed since the last sync began, until
+// less than wbStep is left to write back.
+func (jb *job) flushLoop(wb func(off, n int64)) {
+	for {
+		jb.syncMu.Lock()
+		from, to := jb.flushed, jb.hashed
+		if to < from+wbStep {
+			jb.syncing = false
+			jb.syncMu.Unlock()
+			return
+		}
+		sync := to >= jb.synced+syncEvery
+		jb.flushed = to
+		if sync {
+			jb.synced = to
+		}
+		jb.syncMu.Unlock()
+		if wb != nil {
+			wb(from, to-from)
+		}
+		if sync {
+			_ = datasync(jb.f) // a hint: the sync before publishing reports failures
+		}
+	}
+}
+
+// syncEvery and wbStep: see flushBehind.
+const (
+	syncEvery = 128 << 20
+	wbStep    = 4 << 20
+)
 
 // waitSyncs waits for the sync behind the hash in flight, if any.
 func (jb *job) waitSyncs() { jb.syncs.Wait() }

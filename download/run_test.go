@@ -260,9 +260,10 @@ func TestVerdictPerConnectionCap(t *testing.T) {
 	}
 }
 
-// TestFlushBehind: the hash cursor's Flush passes every range to the
-// writeback and starts an fdatasync each syncEvery bytes hashed, one at a
-// time, which waitSyncs waits for.
+// TestFlushBehind: the hash cursor's Flush passes the ranges hashed to the
+// writeback in batches of wbStep or more, off the caller's goroutine, and
+// starts an fdatasync when syncEvery more were hashed since the last, one
+// at a time, which waitSyncs waits for.
 func TestFlushBehind(t *testing.T) {
 	t.Parallel()
 	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
@@ -271,23 +272,27 @@ func TestFlushBehind(t *testing.T) {
 	}
 	defer f.Close()
 	jb := &job{f: f}
-	var wrote int64
-	flush := jb.flushBehind(func(off, n int64) { wrote += n })
-	step := func(off, n, want int64) {
+	var wrote atomic.Int64
+	flush := jb.flushBehind(func(off, n int64) {
+		if off != wrote.Load() {
+			t.Errorf("writeback of [%d,%d) after %d bytes", off, off+n, wrote.Load())
+		}
+		wrote.Add(n)
+	})
+	step := func(off, n, wantWrote, wantSynced int64) {
 		t.Helper()
 		flush(off, n)
 		jb.waitSyncs()
-		if jb.synced != want || jb.syncing {
-			t.Fatalf("after [%d,%d) hashed: synced at %d (syncing %v), want %d", off, off+n, jb.synced, jb.syncing, want)
+		if w := wrote.Load(); w != wantWrote || jb.synced != wantSynced || jb.syncing {
+			t.Fatalf("after [%d,%d) hashed: written back %d, synced at %d (syncing %v), want %d and %d", off, off+n, w, jb.synced, jb.syncing, wantWrote, wantSynced)
 		}
 	}
-	step(0, syncEvery-1, 0)
-	step(syncEvery-1, 1, syncEvery)
-	step(syncEvery, 10, syncEvery)
-	step(syncEvery+10, syncEvery, 2*syncEvery+10)
-	if wrote != 2*syncEvery+10 {
-		t.Errorf("writeback saw %d bytes, want %d", wrote, 2*syncEvery+10)
-	}
+	step(0, wbStep-1, 0, 0)      // too little to write back
+	step(wbStep-1, 1, wbStep, 0) // a batch, no sync yet
+	step(wbStep, syncEvery-wbStep-1, syncEvery-1, 0)
+	step(syncEvery-1, wbStep, syncEvery-1+wbStep, syncEvery-1+wbStep)
+	step(syncEvery-1+wbStep, 10, syncEvery-1+wbStep, syncEvery-1+wbStep)
+	step(syncEvery+wbStep+9, syncEvery, 2*syncEvery+wbStep+9, 2*syncEvery+wbStep+9)
 }
 
 // TestParallelWriterBusy: writes under way at once count once in the

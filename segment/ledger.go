@@ -147,6 +147,7 @@ type Ledger struct {
 	scratchPieces []*piece
 	scratchActive []ActiveView
 	scratchCands  []cand
+	scratchRates  []float64
 }
 
 // NewLedger returns a ledger for a resource of size bytes made of rs, which
@@ -302,7 +303,14 @@ func (l *Ledger) Acquire(ctx context.Context, conn int, now time.Time) Grant {
 	case ActTake:
 		ls = l.takeLocked(pend, a.Len, v.Limit, conn, now)
 	case ActSplit:
-		ls = l.splitLocked(active[a.Index], a.At, conn)
+		p := active[a.Index]
+		at := max(a.At, l.heldLocked(p, now))
+		if at >= p.end {
+			// What is left has reached this host: the holder ends the
+			// piece soon, and a change wakes this connection.
+			return Grant{Wake: now.Add(time.Second)}
+		}
+		ls = l.splitLocked(p, at, conn)
 	case ActHedge:
 		ls = l.hedgeLocked(active[a.Index], conn)
 	case ActWait:
@@ -494,6 +502,23 @@ func (l *Ledger) cutLocked(p *piece, off int64) *piece {
 	p.end = off
 	l.npieces++
 	return rest
+}
+
+// heldLocked is where leased piece p's bytes stop having reached this
+// host: what its holders received, and what waits in their connections'
+// receive queues (the view counts only the former). A split never takes
+// those bytes from a holder: they would be thrown away with its
+// connection, and asked again. p.start if nothing came.
+func (l *Ledger) heldLocked(p *piece, now time.Time) int64 {
+	pos := p.start
+	for _, ls := range p.leases {
+		if !ls.over {
+			if got := ls.arrived.Load() + ls.queuedLocked(now); got > 0 {
+				pos = max(pos, ls.from+got)
+			}
+		}
+	}
+	return min(pos, p.end)
 }
 
 // splitLocked gives the bytes of leased piece p from off on to conn.
