@@ -41,7 +41,7 @@ type getConfig struct {
 	Retries      int
 	SegmentSize  int64 // 0 picks one from the size and connection count
 	NoPipelining bool
-	NoDirectIO   bool
+	DirectIO     bool
 	Header       http.Header
 	Insecure     bool
 	AllowHTTP    bool // https -> http redirects
@@ -96,7 +96,8 @@ func getCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE`"},
 			&cli.BoolFlag{Name: "debug", Usage: "print every request (Range, status, bytes, duration) on stderr"},
 			&cli.StringFlag{Name: "segment-size", Usage: "size of the ranges handed out, e.g. 16MiB (default: about 4 per connection, 1-64 MiB)"},
-			&cli.BoolFlag{Name: "no-direct-io", Usage: "write the file through the page cache (default: a file of 8 MiB or more is written and read back for its hash around it, with O_DIRECT, where the file system allows and the disk takes direct writes at 150 MB/s or more)"},
+			&cli.BoolFlag{Name: "direct-io", Usage: "write a file of 8 MiB or more around the page cache and read it back so for its hash (O_DIRECT), where the file system allows and while the disk takes direct writes at 150 MB/s or more (default: through the page cache)"},
+			&cli.BoolFlag{Name: "no-direct-io", Hidden: true, Usage: "the default (the page cache); accepted for scripts written when direct I/O was"},
 			&cli.BoolFlag{Name: "no-pipelining", Usage: "send a connection's next range request only once its answer before has ended (default: on a path with 2 ms or more of latency, a little before, HTTP/1.1 pipelining; not in a batch)"},
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra request `HEADER` \"Name: value\" (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Aliases: []string{"k"}, Usage: "do not verify TLS certificates (unsafe)"},
@@ -162,7 +163,7 @@ func getConfigFrom(c *cli.Context) (getConfig, error) {
 		Retries:      c.Int("retries"),
 		Insecure:     c.Bool("insecure"),
 		NoPipelining: c.Bool("no-pipelining"),
-		NoDirectIO:   c.Bool("no-direct-io"),
+		DirectIO:     c.Bool("direct-io") && !c.Bool("no-direct-io"),
 		AllowHTTP:    c.Bool("allow-insecure-redirect"),
 		Header:       http.Header{},
 	}
@@ -349,7 +350,7 @@ func (cfg getConfig) options(ev *events) download.Options {
 	return download.Options{
 		Output: cfg.Output, Dir: cfg.Dir, Connections: cfg.Connections, AutoConnections: cfg.Auto, SHA256: cfg.SHA256,
 		Force: cfg.Force, Restart: cfg.Restart, Checkpoint: cfg.Checkpoint, StallTimeout: cfg.Stall,
-		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, NoPipelining: cfg.NoPipelining, NoDirectIO: cfg.NoDirectIO, Header: cfg.Header, Insecure: cfg.Insecure,
+		Retries: cfg.Retries, SegmentSize: cfg.SegmentSize, NoPipelining: cfg.NoPipelining, DirectIO: cfg.DirectIO, Header: cfg.Header, Insecure: cfg.Insecure,
 		AllowInsecureRedirect: cfg.AllowHTTP, Discard: cfg.Discard, OnEvent: ev.handle,
 		Proxy: cfg.Proxy, NoProxy: cfg.NoProxy, RootCAs: cfg.RootCAs, ConnectTimeout: cfg.ConnectTimeout,
 		LimitRate: cfg.LimitRate, Mirrors: cfg.Mirrors, Jobs: cfg.Jobs, Window: cfg.Window, Decompress: cfg.Decompress,

@@ -35,7 +35,7 @@ func directHere(t *testing.T, dir string) {
 
 // TestDirectIO: a file of minDirect or more is written mostly direct, over
 // connections whose ranges start and end anywhere, and is whole; with
-// NoDirectIO nothing is; an interrupted direct download resumes (its hash
+// DirectIO unset nothing is; an interrupted direct download resumes (its hash
 // state read back direct) and finishes whole.
 func TestDirectIO(t *testing.T) {
 	t.Parallel()
@@ -55,7 +55,7 @@ func TestDirectIO(t *testing.T) {
 	}
 	t.Run("on", func(t *testing.T) {
 		t.Parallel()
-		res, err := Run(deadline(t), serve(t, origin.New(c))+"/file", Options{Dir: t.TempDir(), Connections: 7, SegmentSize: 1<<20 + 333})
+		res, err := Run(deadline(t), serve(t, origin.New(c))+"/file", Options{Dir: t.TempDir(), Connections: 7, SegmentSize: 1<<20 + 333, DirectIO: true})
 		check(t, res, err)
 		// (A disk slow to take them, as a loaded machine's may be,
 		// stops direct writes after 16 MiB: see internal/directio.)
@@ -65,10 +65,10 @@ func TestDirectIO(t *testing.T) {
 	})
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
-		res, err := Run(deadline(t), serve(t, origin.New(c))+"/file", Options{Dir: t.TempDir(), Connections: 4, NoDirectIO: true})
+		res, err := Run(deadline(t), serve(t, origin.New(c))+"/file", Options{Dir: t.TempDir(), Connections: 4})
 		check(t, res, err)
 		if res.DirectBytes != 0 {
-			t.Errorf("%d bytes written direct with NoDirectIO", res.DirectBytes)
+			t.Errorf("%d bytes written direct without DirectIO", res.DirectBytes)
 		}
 	})
 	t.Run("resumed", func(t *testing.T) {
@@ -76,7 +76,7 @@ func TestDirectIO(t *testing.T) {
 		o := origin.New(c, origin.WithRatePerConn(4e6))
 		url := serve(t, o)
 		ctx, cancel := context.WithCancel(deadline(t))
-		opts := Options{Dir: t.TempDir(), Connections: 4, Checkpoint: 50 * time.Millisecond}
+		opts := Options{Dir: t.TempDir(), Connections: 4, Checkpoint: 50 * time.Millisecond, DirectIO: true}
 		done := make(chan error, 1)
 		go func() {
 			_, err := Run(ctx, url+"/file", opts)

@@ -56,11 +56,13 @@ type Options struct {
 	// NoPipelining sends each range request only once the answer before
 	// it on its connection has arrived (segment.Options.NoPipelining).
 	NoPipelining bool
-	// NoDirectIO writes the file through the page cache. By default a
-	// file of 8 MiB or more is written and hashed around it (O_DIRECT,
-	// where the file system supports it and the disk keeps up), in whole
-	// aligned blocks; see internal/directio.
-	NoDirectIO bool
+	// DirectIO writes a file of 8 MiB or more around the page cache and
+	// reads it back so for its hash (O_DIRECT, where the file system
+	// supports it and the disk keeps up), in whole aligned blocks; see
+	// internal/directio. By default the file goes through the page cache:
+	// on the machine rget is measured on that is faster (README, "Direct
+	// I/O").
+	DirectIO bool
 	// Header holds extra request headers. Credentials in it (Authorization,
 	// Cookie) are sent only to the host asked, never after a redirect to
 	// another host nor from https to http.
@@ -159,7 +161,7 @@ type Result struct {
 	// ahead of them on their connection had ended (HTTP/1.1 pipelining).
 	Pipelined int64 `json:"pipelined"`
 	// DirectBytes is how many bytes were written around the page cache
-	// (Options.NoDirectIO).
+	// (Options.DirectIO).
 	DirectBytes int64 `json:"direct_bytes"`
 	Ranges      bool  `json:"ranges"`
 	// Resumed is how many bytes were already on disk from an earlier run;

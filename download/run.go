@@ -43,8 +43,8 @@ type job struct {
 	f                *os.File
 	// dio writes the part file's whole blocks around the page cache, and
 	// reads them back so (nil: all through f). See openDirect.
-	dio      *directio.File
-	noDirect bool // Options.NoDirectIO
+	dio    *directio.File
+	direct bool // Options.DirectIO
 	// The writeback and fdatasync behind the hash (flushBehind): in
 	// flight (syncing, syncs waits for it); the hashed offset, how far
 	// the writeback was started, and where the last sync began.
@@ -518,7 +518,7 @@ func checkOutput(cfg config, out string) error {
 // crash in between never leaves a journal describing bytes that are gone.
 func prepare(cfg config, r *segment.Remote, out string, conns int) (*job, error) {
 	jb := &job{out: out, part: out + ".part", jpath: out + ".rget", policy: policy(cfg), wrap: cfg.wrapCommit,
-		noDirect: cfg.NoDirectIO}
+		direct: cfg.DirectIO}
 	jb.base = journal.State{
 		URL: journal.RedactURL(cfg.URL), Size: r.Size, ETag: r.ETag, LastModified: r.LastModified, SHA256: cfg.SHA256,
 	}
@@ -589,11 +589,11 @@ func (jb *job) start(r *segment.Remote, rs []segment.Range, canResume bool) erro
 	return nil
 }
 
-// openDirect sets the part file up for direct I/O (internal/directio),
-// unless asked not to, the file is too small to gain from it, or the file
-// system cannot do it: then it is written and read through the page cache.
+// openDirect sets the part file up for direct I/O (internal/directio), if
+// asked to, unless the file is too small to gain from it or the file
+// system cannot do it: else it is written and read through the page cache.
 func (jb *job) openDirect(size int64) {
-	if jb.noDirect || size < minDirect {
+	if !jb.direct || size < minDirect {
 		return
 	}
 	if d, err := directio.Open(jb.part, jb.f, pageCached{jb.f}); err == nil {
