@@ -182,6 +182,9 @@ func (c *Cursor) step(to int64) (bool, error) {
 	}
 	k, err := c.r.ReadAt(c.buf[:n], c.off)
 	if cerr := c.consume(c.buf[:k]); cerr != nil {
+		// The hash has the bytes and the cursor has not moved: no state
+		// past this point is sound.
+		c.broken = cerr
 		return false, cerr
 	}
 	c.advanced(int64(k))

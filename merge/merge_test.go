@@ -295,3 +295,28 @@ func TestCursorRate(t *testing.T) {
 		t.Fatalf("Rate() = %v after an idle pause, was %v", r2, r)
 	}
 }
+
+// TestCursorTeeError: a Tee that fails stops the cursor for good: the hash
+// took the bytes the Tee refused, so no later step or State is sound.
+func TestCursorTeeError(t *testing.T) {
+	t.Parallel()
+	data := randBytes(t, 2*bufSize)
+	f, _ := partFile(t, data)
+	defer f.Close()
+	c := NewCursor(f)
+	c.Tee = failWriter{}
+	ctx := context.Background()
+	if err := c.Advance(ctx, int64(len(data))); err == nil {
+		t.Fatal("Advance with a failing Tee succeeded")
+	}
+	if err := c.Advance(ctx, int64(len(data))); err == nil {
+		t.Fatal("Advance after a failed Tee succeeded")
+	}
+	if _, _, err := c.State(); err == nil {
+		t.Fatal("State after a failed Tee succeeded")
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("tee refused") }
