@@ -3,6 +3,7 @@ package segment
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -118,6 +119,51 @@ func TestTakeoverCancelsHolder(t *testing.T) {
 	}
 	if g := led.Acquire(context.Background(), 0, later); g.Lease != nil || !g.Wake.IsZero() {
 		t.Fatalf("after the end: %+v, want done", g)
+	}
+}
+
+// TestSplitLeavesQueuedBytes: the bytes of a holder's answer that reached
+// this host (waiting in its receive queue, which the views do not count)
+// stay the holder's when an idle connection takes its range: the cut falls
+// after them, and the holder goes on; when all that is left has arrived,
+// there is nothing to take and the idle connection waits.
+func TestSplitLeavesQueuedBytes(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1e9, 0)
+	const size = 20 << 10 // too short to share: conn 0 takes it all
+	for _, tc := range []struct {
+		name   string
+		queued int64
+		from   int64 // where the idle connection's range begins; 0: none
+	}{
+		{"some queued", 8 << 10, 8 << 10},
+		{"all queued", size, 0},
+	} {
+		led := NewLedger(size, Split(size, size), Policy{})
+		led.setWorkers(2)
+		holder := acquire(t, led, 0, now)
+		holder.Lease.Headers(now, now, now.Add(time.Millisecond))
+		holder.Lease.SetQueued(func() int64 { return tc.queued })
+		// Past the stall grace with no byte read: without the queue, a
+		// takeover of the whole range.
+		later := now.Add(stallGrace(0) + 10*time.Millisecond)
+		g := led.Acquire(context.Background(), 1, later)
+		got := "a wait"
+		if g.Lease != nil {
+			got = fmt.Sprintf("[%d,%d)", g.Lease.From(), g.Lease.End())
+		} else if g.Wake.IsZero() {
+			got = "done"
+		}
+		want := "a wait"
+		if tc.from > 0 {
+			want = fmt.Sprintf("[%d,%d)", tc.from, size)
+		}
+		if got != want {
+			t.Errorf("%s: conn 1 got %s, want %s", tc.name, got, want)
+		}
+		if err := context.Cause(holder.Ctx); err != nil {
+			t.Errorf("%s: the holder was cancelled: %v", tc.name, err)
+		}
 	}
 }
 
