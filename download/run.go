@@ -763,9 +763,10 @@ func (jb *job) dst() io.WriterAt {
 	if jb.f == nil {
 		return discard{}
 	}
-	jb.writer = &serialWriter{w: pageCached{jb.f}}
 	if jb.dio != nil {
 		jb.writer = &serialWriter{w: jb.dio, parallel: true}
+	} else {
+		jb.writer = &serialWriter{w: pageCached{jb.f}}
 	}
 	return jb.writer
 }
