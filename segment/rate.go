@@ -427,7 +427,11 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 			// connections on /paced/ under -c auto), closed on ranges
 			// already claimed, and every connection stood idle for
 			// 0.25 s while the hash caught up.
-			size = max(size, int64(rate*l.minLatency.Seconds()*2*coalesceRTTs),
+			// Plus a step: the bound moves in whole steps, and rounded
+			// down it cut each request to one 64 MiB range, 2% of the
+			// time a latency (153.6 GiB over one connection whose cap
+			// fell to 296 MiB/s, 4.5 ms away: 1.031 x ideal).
+			size = max(size, int64(rate*l.minLatency.Seconds()*2*coalesceRTTs)+max(step, 1),
 				2*int64(max(v.Workers, len(v.Active)))*max(step, 1))
 		}
 		consumed := w.Consumed()
