@@ -808,7 +808,7 @@ func (jb *job) hashLead() {
 		return
 	}
 	c, plan := jb.cursor, jb.plan
-	w := segment.Window{Consumed: c.Offset, Size: jb.lead, Step: jb.leadStep, Elastic: true, Rate: c.Rate}
+	w := segment.Window{Consumed: c.Offset, Size: jb.lead, Step: jb.leadStep, Elastic: true, Rate: c.Rate, Peak: c.Peak}
 	plan.SetWindow(w)
 	flush := c.Flush
 	var last atomic.Int64 // the bound's step the connections last saw

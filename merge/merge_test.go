@@ -320,3 +320,40 @@ func TestCursorTeeError(t *testing.T) {
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("tee refused") }
+
+// TestCursorPeak: Peak is unknown until Calibrate or a step of peakMin
+// bytes; a step's peak is at least its bytes over the wall time it took,
+// and it replaces the calibration (read-back and Tee are part of a step).
+func TestCursorPeak(t *testing.T) {
+	t.Parallel()
+	data := randBytes(t, 2<<20)
+	f, _ := partFile(t, data)
+	defer f.Close()
+	c := NewCursor(f)
+	if p := c.Peak(); p != 0 {
+		t.Fatalf("Peak() of a new cursor = %v, want 0", p)
+	}
+	c.Calibrate()
+	calib := c.Peak()
+	if calib <= 0 {
+		t.Fatalf("Peak() after Calibrate = %v, want > 0", calib)
+	}
+	// A step under peakMin does not count.
+	if err := c.Advance(context.Background(), peakMin/2); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Peak(); p != calib {
+		t.Fatalf("Peak() after a step of %d bytes = %v, want the calibration %v", peakMin/2, p, calib)
+	}
+	start := time.Now()
+	if err := c.Advance(context.Background(), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(start)
+	if p := math.Float64frombits(c.peak.Load()); p < float64(bufSize)/wall.Seconds() {
+		t.Fatalf("step peak = %v after %d bytes in %v, want at least %v", p, len(data)-peakMin/2, wall, float64(bufSize)/wall.Seconds())
+	}
+	if p := c.Peak(); p != math.Float64frombits(c.peak.Load()) {
+		t.Fatalf("Peak() = %v, want the steps' peak %v", p, math.Float64frombits(c.peak.Load()))
+	}
+}

@@ -259,6 +259,10 @@ type Window struct {
 	// some, bytes/s (0 unknown): the policy then plans the last ranges so
 	// that little is left for the consumer after the last byte arrives.
 	Rate func() float64
+	// Peak, if set, is how fast the consumer takes bytes with a core to
+	// itself (0 unknown): after the last byte it has, and is faster than
+	// Rate while the fetch shares the cores with it.
+	Peak func() float64
 }
 
 // limit is the offset no range may reach yet when the consumer has taken

@@ -414,3 +414,31 @@ func TestAcquireAhead(t *testing.T) {
 		t.Fatal("a connection with nothing in flight has a current request")
 	}
 }
+
+// TestPolicyUntimedConsumer: in the end game, a hash not yet timed is taken
+// at half its speed alone (ConsumePeak), and the first deciders keep a rest
+// for later rounds instead of a 16th of everything each (1 GiB 30 ms away:
+// 61 MiB each, and 0.7-1.4 s of hashing after the last byte). With nothing
+// known of it, one round, as before.
+func TestPolicyUntimedConsumer(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	view := func(peak float64) View {
+		return View{Workers: 16, Rate: 34e6, TotalRate: 550e6, Latency: 40 * ms, MinLatency: 40 * ms,
+			Pending: &PendingView{64 << 20, 68 << 20, 64 << 20}, PendingBytes: 960 << 20, InFlight: 100 << 20,
+			Limit: 1 << 30, ConsumePeak: peak}
+	}
+	p := Policy{}.withDefaults()
+	oneRound := view(0)
+	share := p.taper(&oneRound)
+	if want := int64(1060<<20) * 34 / 550; share < want*99/100 || share > want*101/100 {
+		t.Fatalf("untimed, unknown: a share of %d, want about %d (a 16th of what is left)", share, want)
+	}
+	untimed := view(1.4e9)
+	if keep := p.lastRound(&untimed, float64(1060<<20)); keep <= 0 {
+		t.Fatalf("untimed, 1.4 GB/s alone: lastRound keeps %v, want a rest for later rounds", keep)
+	}
+	if got := p.taper(&untimed); got >= share/2 {
+		t.Fatalf("untimed, 1.4 GB/s alone: a share of %d, want under half of %d", got, share)
+	}
+}

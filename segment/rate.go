@@ -275,6 +275,9 @@ type View struct {
 	// has some (the hash of a file), bytes/s; 0 unknown. Backlog is what
 	// it has yet to take of the bytes written, Consumed what it took.
 	ConsumeRate float64
+	// ConsumePeak is how fast the consumer goes with a core to itself, as
+	// it will once the last byte is in; 0 unknown.
+	ConsumePeak float64
 	Backlog     int64
 	Consumed    int64 // what the consumer has taken
 
@@ -438,6 +441,9 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		v.Limit = w.limit(consumed, size, step)
 		if w.Rate != nil {
 			v.ConsumeRate = w.Rate()
+		}
+		if w.Peak != nil {
+			v.ConsumePeak = w.Peak()
 		}
 		v.Backlog, v.Consumed = max(l.done.Load()-consumed, 0), consumed
 		// The consumer is waiting on the front when it has less than a

@@ -338,7 +338,15 @@ func simulate(k simLink) (simResult, error) {
 		w := Window{Consumed: func() int64 { return drained }, Size: max(64<<20, 2*int64(k.planFor())*step),
 			Step: step, Elastic: true}
 		if k.hash > 0 && os.Getenv("BLIND") == "" {
-			w.Rate = func() float64 { return k.busyHash() }
+			// As merge.Cursor: untimed until its first megabyte; its
+			// speed alone is known from the start (a calibration).
+			w.Rate = func() float64 {
+				if drained < 1<<20 {
+					return 0
+				}
+				return k.busyHash()
+			}
+			w.Peak = func() float64 { return k.hash }
 		}
 		led.SetWindow(w)
 	}
@@ -852,6 +860,9 @@ func TestSimulatorTable(t *testing.T) {
 		// the fetch runs, then at 1.2 GB/s.
 		{size: 256 << 20, conns: 16, rate: 23e6, lat: 30 * ms, lead: true, hash: 1.2e9, hashBusy: 300e6, pipeline: true},
 		{size: 256 << 20, conns: 16, rate: 23e6, lat: 30 * ms, lead: true, hash: 1.2e9, hashBusy: 500e6, pipeline: true},
+		{size: 1 << 30, conns: 16, rate: 23e6, lat: 30 * ms, lead: true, hash: 1.2e9, hashBusy: 400e6, pipeline: true},
+		{size: 1 << 30, conns: 16, rate: 23e6, lat: 30 * ms, lead: true, hash: 1.2e9, hashBusy: 600e6, pipeline: true},
+		{size: 1 << 30, conns: 16, rate: 23e6, lat: 30 * ms, lead: true, hash: 1.2e9, hashBusy: 400e6},
 		{size: 1 << 30, conns: 32, rate: 35e6, lat: 30 * ms, lead: true, hash: 1.2e9, pipeline: true},
 		{size: 64 << 20, conns: 8, rate: 700e3, lat: 30 * ms, pipeline: true},
 		{size: 8 << 20, conns: 8, rate: 50e3, lat: 30 * ms, pipeline: true},
