@@ -122,8 +122,8 @@ func (c *Cursor) Advance(ctx context.Context, to int64) error {
 }
 
 // Rate is how fast the cursor hashes (and feeds Tee) when it has bytes to
-// take, in bytes per second of its own work; 0 until it has timed a
-// megabyte. A scheduler uses it to foresee how long the hash will need
+// take, in bytes per second of its own work; 0 until it has timed
+// minTimed bytes. A scheduler uses it to foresee how long the hash will need
 // after the last byte arrives.
 //
 // It is the rate of the last rateSpan bytes or so, not of the whole file:
@@ -132,7 +132,7 @@ func (c *Cursor) Advance(ctx context.Context, to int64) error {
 // rate it had 0.24-0.32 s of work left after the last byte in 3 of 4 runs,
 // with the recent one 0.04-0.13 s).
 func (c *Cursor) Rate() float64 {
-	if c.hashed.Load() < 1<<20 {
+	if c.hashed.Load() < minTimed {
 		return 0
 	}
 	return math.Float64frombits(c.rate.Load())
@@ -141,16 +141,19 @@ func (c *Cursor) Rate() float64 {
 // rateSpan is how many recently hashed bytes Rate speaks of.
 const rateSpan = 64 << 20
 
+// minTimed is how many bytes Rate waits for. The first steps are slow
+// while the connections start (30 ms away: the first megabyte took 29 ms,
+// and 7 MiB came to 68-119 MB/s against 300-500 later, taken for a hash
+// too slow for later rounds to help it); Peak stands in meanwhile.
+const minTimed = 4 << 20
+
 // Peak is how fast the cursor goes with a core to itself, as it will once
 // the fetch beside it is over: the fastest of its steps of peakMin bytes or
-// more, else what Calibrate measured, else 0. (Rate, while the fetch runs,
-// is a third to a half of it: 30 ms away behind the bench's delay proxy,
-// 300-500 MB/s, then 1-1.2 GB/s after the last byte.)
+// more and of what Calibrate measured; 0 before either. (Rate, while the
+// fetch runs, is a third to a half of it: 30 ms away behind the bench's
+// delay proxy, 300-500 MB/s, then 1-1.2 GB/s after the last byte.)
 func (c *Cursor) Peak() float64 {
-	if p := math.Float64frombits(c.peak.Load()); p > 0 {
-		return p
-	}
-	return math.Float64frombits(c.calib.Load())
+	return max(math.Float64frombits(c.peak.Load()), math.Float64frombits(c.calib.Load()))
 }
 
 // peakMin is the smallest step Peak counts: shorter ones are timed

@@ -279,7 +279,7 @@ const growRTTs = 4
 // s on the first 30 MiB range after the planned ones, and had 0.36 s of
 // work after the last byte of 1 GiB in the simulator; now 0.03 s.)
 func consumerCap(v *View) (int64, bool) {
-	c, r := v.ConsumeRate, v.Rate
+	c, r := consumeRate(v), v.Rate
 	if c <= 0 || r <= 0 || v.Pending == nil || c >= 2*v.TotalRate || c <= r {
 		return 0, false
 	}
@@ -308,19 +308,9 @@ func consumerCap(v *View) (int64, bool) {
 // connections there), a first round of half the file leaves the hash idle
 // meanwhile: the shares include larger rests, for a smaller first round.
 //
-// The consumer's rate is the one it has while the fetch runs (ConsumeRate);
-// before it is timed, half its speed alone (ConsumePeak).
+// The consumer's rate is the one it has while the fetch runs (consumeRate).
 func (p Policy) lastRound(v *View, left float64) float64 {
-	busy := v.ConsumeRate
-	if busy <= 0 {
-		// Not timed yet: half its speed alone, as it goes while the
-		// fetch runs beside it. Taken for unknown, it made one round
-		// of the end game: 1 GiB 30 ms away, 16 connections, the end
-		// game began at 0.3 s with the hash untimed; each took 61 MiB,
-		// and the hash had 0.7-1.4 s of work after the last byte (now
-		// 0.06-0.16 s, and 2.66-2.72 s in all against 3.25-3.63).
-		busy = v.ConsumePeak / 2
-	}
+	busy := consumeRate(v)
 	if busy <= 0 || v.TotalRate <= 0 {
 		return 0
 	}
@@ -333,6 +323,20 @@ func (p Policy) lastRound(v *View, left float64) float64 {
 		return keep
 	}
 	return 0
+}
+
+// consumeRate is how fast the window's consumer takes bytes while the
+// fetch runs: as timed, or before that half its speed alone, as it goes
+// with the fetch beside it; 0 unknown. Taken for unknown, an untimed hash
+// made one round of the end game: 1 GiB 30 ms away, 16 connections, the
+// end game began at 0.3 s; each took 61 MiB, and the hash had 0.7-1.4 s
+// of work after the last byte (now 0.06-0.16 s, and 2.66-2.72 s in all
+// against 3.25-3.63).
+func consumeRate(v *View) float64 {
+	if v.ConsumeRate > 0 {
+		return v.ConsumeRate
+	}
+	return v.ConsumePeak / 2
 }
 
 // lastRounds is how many rounds after the next lastRound plans for; each
