@@ -273,7 +273,9 @@ func TestFlushBehind(t *testing.T) {
 	defer f.Close()
 	jb := &job{f: f}
 	var wrote atomic.Int64
-	flush := jb.flushBehind(func(off, n int64) {
+	const last = 2*syncEvery + wbStep + 9 // the last sync below
+	size := int64(last + 8<<20 + syncEvery)
+	flush := jb.flushBehind(size, func(off, n int64) {
 		if off != wrote.Load() {
 			t.Errorf("writeback of [%d,%d) after %d bytes", off, off+n, wrote.Load())
 		}
@@ -293,6 +295,11 @@ func TestFlushBehind(t *testing.T) {
 	step(syncEvery-1, wbStep, syncEvery-1+wbStep, syncEvery-1+wbStep)
 	step(syncEvery-1+wbStep, 10, syncEvery-1+wbStep, syncEvery-1+wbStep)
 	step(syncEvery+wbStep+9, syncEvery, 2*syncEvery+wbStep+9, 2*syncEvery+wbStep+9)
+	// In the last syncEvery bytes of the file, a sync every syncNearEnd.
+	step(last, 8<<20, last+8<<20, last) // not yet in them
+	step(last+8<<20, syncNearEnd-8<<20-wbStep, last+syncNearEnd-wbStep, last)
+	step(last+syncNearEnd-wbStep, wbStep, last+syncNearEnd, last+syncNearEnd)
+	step(last+syncNearEnd, syncNearEnd, last+2*syncNearEnd, last+2*syncNearEnd)
 }
 
 // TestParallelWriterBusy: writes under way at once count once in the
