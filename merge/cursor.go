@@ -143,8 +143,9 @@ const rateSpan = 64 << 20
 
 // minTimed is how many bytes Rate waits for. The first steps are slow
 // while the connections start (30 ms away: the first megabyte took 29 ms,
-// and 7 MiB came to 68-119 MB/s against 300-500 later, taken for a hash
-// too slow for later rounds to help it); Peak stands in meanwhile.
+// and the first few MiB came to 45-160 MB/s against 300-500 later, taken
+// for a hash too slow for later rounds to help it); Peak stands in
+// meanwhile.
 const minTimed = 4 << 20
 
 // Peak is how fast the cursor goes with a core to itself, as it will once
@@ -270,8 +271,8 @@ func (c *Cursor) Sum() [sha256.Size]byte {
 // Follow advances c to prefix() every interval, and whenever changed (if
 // set) signals that the prefix may have grown, until ctx is done; then it
 // returns nil. It returns early only on a read error. It calibrates c
-// first (Calibrate). The caller cancels
-// ctx when the download has ended and then finishes with Finalize.
+// first (Calibrate). The caller cancels ctx when the download has ended
+// and then finishes with Finalize.
 func Follow(ctx context.Context, c *Cursor, prefix func() int64, changed func() <-chan struct{}, interval time.Duration) error {
 	c.Calibrate()
 	t := time.NewTicker(interval)

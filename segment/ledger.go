@@ -260,8 +260,9 @@ type Window struct {
 	// that little is left for the consumer after the last byte arrives.
 	Rate func() float64
 	// Peak, if set, is how fast the consumer takes bytes with a core to
-	// itself (0 unknown): after the last byte it has, and is faster than
-	// Rate while the fetch shares the cores with it.
+	// itself, as after the last byte (0 unknown): faster than Rate while
+	// the fetch shares the cores with it. The policy stands in half of it
+	// for a Rate not yet known.
 	Peak func() float64
 }
 
