@@ -33,6 +33,16 @@ func partFile(t *testing.T, data []byte) (*os.File, string) {
 	return f, path
 }
 
+// cursorOn returns n random bytes and a cursor on a part file holding
+// them, closed when the test ends.
+func cursorOn(t *testing.T, n int) ([]byte, *Cursor) {
+	t.Helper()
+	data := randBytes(t, n)
+	f, _ := partFile(t, data)
+	t.Cleanup(func() { f.Close() })
+	return data, NewCursor(f)
+}
+
 func randBytes(t *testing.T, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
@@ -42,10 +52,7 @@ func randBytes(t *testing.T, n int) []byte {
 
 func TestCursorInSteps(t *testing.T) {
 	t.Parallel()
-	data := randBytes(t, 3*bufSize+12345)
-	f, _ := partFile(t, data)
-	defer f.Close()
-	c := NewCursor(f)
+	data, c := cursorOn(t, 3*bufSize+12345)
 	ctx := context.Background()
 	for _, to := range []int64{0, 1, 17, bufSize, bufSize + 1, 2*bufSize + 5, int64(len(data)), int64(len(data))} {
 		if err := c.Advance(ctx, to); err != nil {
@@ -105,10 +112,7 @@ func TestCursorPastEOF(t *testing.T) {
 // context is cancelled.
 func TestFollow(t *testing.T) {
 	t.Parallel()
-	data := randBytes(t, 4*bufSize)
-	f, _ := partFile(t, data)
-	defer f.Close()
-	c := NewCursor(f)
+	data, c := cursorOn(t, 4*bufSize)
 	var prefix atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -258,10 +262,7 @@ func TestCursorFileTruncated(t *testing.T) {
 // an idle pause.
 func TestCursorRate(t *testing.T) {
 	t.Parallel()
-	data := randBytes(t, 2*minTimed)
-	f, _ := partFile(t, data)
-	defer f.Close()
-	c := NewCursor(f)
+	_, c := cursorOn(t, 2*minTimed)
 	ctx := context.Background()
 	start := time.Now()
 	if err := c.Advance(ctx, minTimed-1); err != nil {
@@ -300,10 +301,7 @@ func TestCursorRate(t *testing.T) {
 // took the bytes the Tee refused, so no later step or State is sound.
 func TestCursorTeeError(t *testing.T) {
 	t.Parallel()
-	data := randBytes(t, 2*bufSize)
-	f, _ := partFile(t, data)
-	defer f.Close()
-	c := NewCursor(f)
+	data, c := cursorOn(t, 2*bufSize)
 	c.Tee = failWriter{}
 	ctx := context.Background()
 	if err := c.Advance(ctx, int64(len(data))); err == nil {
@@ -326,10 +324,7 @@ func (failWriter) Write([]byte) (int, error) { return 0, errors.New("tee refused
 // Peak is the faster of it and the calibration.
 func TestCursorPeak(t *testing.T) {
 	t.Parallel()
-	data := randBytes(t, 2<<20)
-	f, _ := partFile(t, data)
-	defer f.Close()
-	c := NewCursor(f)
+	data, c := cursorOn(t, 2<<20)
 	if p := c.Peak(); p != 0 {
 		t.Fatalf("Peak() of a new cursor = %v, want 0", p)
 	}
