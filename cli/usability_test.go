@@ -283,7 +283,8 @@ func TestConventions(t *testing.T) {
 func TestHelpFits100Columns(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"--help"}, {"get", "--help"}, {"status", "--help"}, {"verify", "--help"},
-		{"bench", "--help"}, {"serve", "--help"}, {"man", "--help"}, {"completion", "--help"}, {"help", "get"}} {
+		{"bench", "--help"}, {"serve", "--help"}, {"man", "--help"}, {"completion", "--help"}, {"help", "get"},
+		{"get", "-h"}, {"get", "-help"}, {"get", "--help=true"}} {
 		code, stdout, stderr := rget(t, args...)
 		if code != 0 || stdout == "" {
 			t.Errorf("rget %v: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
