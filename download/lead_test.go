@@ -13,7 +13,9 @@ import (
 
 // TestHashLead: the fetch of a file stays within the lead of the hash: no
 // range reaches past the hashed offset plus the lead (in whole steps), and
-// once the hash moves on, idle connections are woken and get more.
+// once the hash moves the bound on, a connection held back by it is woken
+// (a connection waiting on the bound is not woken by anything else), and
+// gets more.
 func TestHashLead(t *testing.T) {
 	t.Parallel()
 	const mib = 1 << 20
@@ -38,9 +40,11 @@ func TestHashLead(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1000, 0)
 	var ends []int64
+	var held segment.Grant
 	for conn := range 8 {
 		g := jb.plan.Acquire(ctx, conn, now)
 		if g.Lease == nil {
+			held = g
 			break
 		}
 		ends = append(ends, g.Lease.End())
@@ -51,14 +55,24 @@ func TestHashLead(t *testing.T) {
 	if len(ends) == 0 || ends[len(ends)-1] > lead {
 		t.Fatalf("with nothing hashed, ranges ended at %v: want some, none past %d", ends, lead)
 	}
-	changed := jb.plan.Changed()
+	if held.Changed == nil || held.Wake.IsZero() {
+		t.Fatalf("a connection beyond the bound got %+v, want a wait on the bound", held)
+	}
+	if err := jb.cursor.Advance(ctx, step-1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held.Changed:
+		t.Fatal("the hash moved less than a step and the connection held back was woken")
+	default:
+	}
 	if err := jb.cursor.Advance(ctx, 2*step); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-changed:
+	case <-held.Changed:
 	default:
-		t.Fatal("the hash moved by two steps and the ledger was not poked")
+		t.Fatal("the hash moved the bound by two steps and the connection held back was not woken")
 	}
 	g := jb.plan.Acquire(ctx, 9, now)
 	if g.Lease == nil || g.Lease.End() > 2*step+lead {

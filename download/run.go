@@ -819,14 +819,11 @@ func (jb *job) hashLead() {
 	w := segment.Window{Consumed: c.Offset, Size: jb.lead, Step: jb.leadStep, Elastic: true, Rate: c.Rate, Peak: c.Peak}
 	plan.SetWindow(w)
 	flush := c.Flush
-	var last atomic.Int64 // the bound's step the connections last saw
 	c.Flush = func(off, n int64) {
 		if flush != nil {
 			flush(off, n)
 		}
-		if l := (off + n + w.Size) / w.Step; last.Swap(l) != l {
-			plan.Poke()
-		}
+		plan.ConsumerAt(off + n)
 	}
 }
 

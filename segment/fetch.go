@@ -496,6 +496,9 @@ func (f *fetcher) acquire(ctx context.Context, conn int, ln *lane) (g Grant, don
 		if g.Wake.IsZero() {
 			return Grant{}, true, nil
 		}
+		if g.Changed != nil {
+			changed = g.Changed // held back by the window's bound
+		}
 		return Grant{}, false, waitChange(ctx, changed, time.Until(g.Wake))
 	}
 	return g, false, nil

@@ -29,6 +29,9 @@ type connState struct {
 	polling bool
 	// recycled: its connection was once closed for being much slower.
 	recycled bool
+	// win, while it waits on the window's bound, is closed to wake it
+	// (Ledger.waitWindowLocked).
+	win chan struct{}
 }
 
 // observeLatency folds a request's latency d (request begun to response
@@ -284,6 +287,10 @@ type View struct {
 	// scratch is room the policy may use for its candidates (the ledger
 	// keeps it between calls, so that deciding allocates nothing).
 	scratch []cand
+	// windowAt, with a Limit, is the consumer's offset from which the
+	// view changes for a connection the bound holds back: the bound's
+	// next move, or Starved (Ledger.ConsumerAt).
+	windowAt int64
 }
 
 // PendingView is a range nobody fetches: [Claimed, End) is left of it.
@@ -449,6 +456,10 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		// The consumer is waiting on the front when it has less than a
 		// quarter window of the completed prefix left to take.
 		v.Starved = l.prefix.Load()-consumed <= size/4
+		v.windowAt = min(l.prefix.Load()-size/4, consumed+1)
+		if step > 1 {
+			v.windowAt = min(l.prefix.Load()-size/4, v.Limit+step-size)
+		}
 		if w.Elastic {
 			// Passed by one more window at most: what the hash has to
 			// do after the last byte stays bounded when the cores, not

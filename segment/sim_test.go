@@ -593,6 +593,9 @@ func simulate(k simLink) (simResult, error) {
 			if c.state == simIdle {
 				c.changed = led.Changed()
 				g := led.Acquire(ctx, c.i, at(now))
+				if g.Changed != nil {
+					c.changed = g.Changed
+				}
 				acted = true
 				switch {
 				case g.Lease != nil:
@@ -615,7 +618,11 @@ func simulate(k simLink) (simResult, error) {
 			break
 		}
 		if (k.window > 0 || k.lead) && (hashTo(now) || hmoved) {
-			led.Poke()
+			if k.lead {
+				led.ConsumerAt(drained) // as the hash cursor's Flush does
+			} else {
+				led.Poke() // as a stream's drain does
+			}
 			acted = true
 		}
 		if acted {

@@ -2,6 +2,7 @@ package segment_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,5 +129,91 @@ func TestPolicySoftWindowHasAHardLimit(t *testing.T) {
 	v = view(16 * mib)
 	if a := (segment.Policy{}).Decide(&v); a.Kind != segment.ActWait {
 		t.Errorf("at the hard limit: %+v, want a wait", a)
+	}
+}
+
+// Connections held back by a window's bound wait for the consumer, not for
+// the ranges that complete, and wake one at a time: the first in line once
+// the consumer moves the bound, and the next only when the one before
+// found something to fetch.
+func TestWindowWaitersWakeOneAtATime(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	led := segment.NewLedger(64*mib, segment.Split(64*mib, mib), segment.Policy{NoJoin: true})
+	var consumed atomic.Int64
+	led.SetWindow(segment.Window{Consumed: consumed.Load, Size: 8 * mib, Step: mib})
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	var leases []*segment.Lease
+	for conn := range 8 {
+		g := led.Acquire(ctx, conn, now)
+		if g.Lease == nil || g.Lease.End() != int64(conn+1)*mib {
+			t.Fatalf("conn %d below the bound of 8 MiB: %+v, want the range [%d, %d) MiB", conn, g, conn, conn+1)
+		}
+		leases = append(leases, g.Lease)
+	}
+	complete := func(ls *segment.Lease) {
+		t.Helper()
+		if _, _, err := ls.Write(discardAt{}, make([]byte, ls.End()-ls.From())); err != nil {
+			t.Fatal(err)
+		}
+		ls.Release(nil, now, nil)
+	}
+	for _, ls := range leases[:4] {
+		complete(ls) // the consumer, at 0, is not waiting on the front
+	}
+	woken := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+	held := make([]segment.Grant, 3) // conns 10, 11, 12, in line
+	for i := range held {
+		if held[i] = led.Acquire(ctx, 10+i, now); held[i].Lease != nil || held[i].Changed == nil {
+			t.Fatalf("conn %d, beyond the bound: %+v, want a wait on it", 10+i, held[i])
+		}
+	}
+	// A range completing does not move the bound.
+	complete(leases[4])
+	for i, g := range held {
+		if woken(g.Changed) {
+			t.Fatalf("a completion ahead of the consumer woke conn %d", 10+i)
+		}
+	}
+	// The bound moves once the consumer is a step on.
+	consumed.Store(mib - 1)
+	led.ConsumerAt(mib - 1)
+	if woken(held[0].Changed) {
+		t.Fatal("the consumer moved less than a step, and conn 10 was woken")
+	}
+	consumed.Store(mib)
+	led.ConsumerAt(mib)
+	if !woken(held[0].Changed) || woken(held[1].Changed) || woken(held[2].Changed) {
+		t.Fatal("the bound moved a step: want conn 10 woken, the others not")
+	}
+	// Conn 10 takes the step the bound moved: conn 11 is woken.
+	if g := led.Acquire(ctx, 10, now); g.Lease == nil || g.Lease.End() != 9*mib {
+		t.Fatalf("conn 10 after the bound moved to 9 MiB: %+v, want [8, 9) MiB", g)
+	}
+	if !woken(held[1].Changed) || woken(held[2].Changed) {
+		t.Fatal("conn 10 took a range: want conn 11 woken next, and conn 12 not")
+	}
+	// Conn 11 finds nothing and waits again; conn 12 stays asleep.
+	again := led.Acquire(ctx, 11, now)
+	if again.Lease != nil || again.Changed == nil || woken(again.Changed) || woken(held[2].Changed) {
+		t.Fatalf("conn 11 with the window full again: %+v, conn 12 woken %v", again, woken(held[2].Changed))
+	}
+	// Bytes given back wake the first in line.
+	leases[5].Release(errors.New("connection reset"), now, nil)
+	if !woken(held[2].Changed) || woken(again.Changed) {
+		t.Fatal("a range given back: want conn 12, first in line, woken, and conn 11 not")
+	}
+	// Poke wakes every one.
+	led.Poke()
+	if !woken(again.Changed) {
+		t.Fatal("Poke did not wake every connection held back")
 	}
 }
