@@ -442,3 +442,28 @@ func TestPolicyUntimedConsumer(t *testing.T) {
 		t.Fatalf("untimed, 1.4 GB/s alone: a share of %d, want under half of %d", got, share)
 	}
 }
+
+// TestPolicyAloneNoConsumerCap: a connection alone joins ranges for its
+// latency even where the hash, caught up with it, is between one and two
+// times its rate: the consumer cap (a range near a slower hash holds no
+// more than arrives before the hash catches up) would cut every request to
+// one planned range, each costing a latency, with no other connection to
+// fetch meanwhile. With two connections the cap holds.
+func TestPolicyAloneNoConsumerCap(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	view := func(workers int) View {
+		return View{Workers: workers, Rate: 1.3e9, TotalRate: 1.3e9 * float64(workers), Latency: 13 * ms, MinLatency: 13 * ms,
+			Pending: &PendingView{1 << 20, 2 << 20, 1 << 20}, PendingBytes: 4 << 30,
+			Limit: 1 << 30, ConsumePeak: 3.5e9, Consumed: 1 << 20}
+	}
+	p := Policy{}.withDefaults()
+	alone := view(1)
+	if n := p.taper(&alone); n <= 1<<20 {
+		t.Fatalf("alone, the hash caught up at half of 3.5 GB/s: takes %d, want more than its planned range of 1 MiB", n)
+	}
+	two := view(2)
+	if n := p.taper(&two); n > 1<<20 {
+		t.Fatalf("two connections, the hash caught up: takes %d, want at most the planned 1 MiB (the consumer cap)", n)
+	}
+}
