@@ -63,6 +63,10 @@ type Action struct {
 	Index int       // ActSplit, ActHedge: which of View.Active
 	At    int64     // ActSplit: the offset the new range starts at
 	Wake  time.Time // ActWait
+	// Held, with ActWait: the window's bound holds the connection back
+	// while its consumer is behind; only the consumer moving on, or
+	// bytes given back, changes that (Ledger.ConsumerAt).
+	Held bool
 }
 
 // Decide returns what the idle connection of v does next.
@@ -120,7 +124,7 @@ func (p Policy) Decide(v *View) Action {
 	// front holds everything back: it is the first to split or hedge.
 	// With the consumer behind, more requests would not help it: wait.
 	if windowFull && !v.Starved {
-		return Action{Kind: ActWait, Wake: p.wake(v)}
+		return Action{Kind: ActWait, Wake: p.wake(v), Held: true}
 	}
 	if a, ok := p.steal(v, windowFull); ok {
 		return a
