@@ -17,7 +17,17 @@ import (
 //     the default mark of one byte;
 //   - the mark is what the connection delivers in lowatSpan at its rate so
 //     far, so a slow connection wakes as often as before and its bytes reach
-//     the file, the progress bars and the stall watchdog without delay.
+//     the file, the progress bars and the stall watchdog without delay;
+//   - the mark leaves out the body's last lowatStep bytes (more than a TCP
+//     segment): a server that corks or delays small segments (nginx's
+//     sendfile with tcp_nopush) sends the last, partial one only once the
+//     bytes before it are acknowledged, and a segment shorter than the
+//     receiver's MSS is acknowledged only after 40 ms, unless the reader
+//     reads it and acknowledges at once (quickackBelow). A reader asleep on
+//     a mark that needs the last segment waits those 40 ms: 56 such waits
+//     in 20 downloads of 16 MiB over 16 connections paced at 25 MiB/s,
+//     0.106 s median, against none and 0.074 s with the last bytes left
+//     out.
 const (
 	// readBufferSize is the Transport's buffered reader: it may hold this
 	// many body bytes that are no longer in the socket.
@@ -91,16 +101,16 @@ func (c *lowConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// nextMark is min(lowatMax, the bytes expected, what lowatSpan brings at
-// the rate since arm), rounded down to a step; 0 below a step or before the
-// rate is known.
+// nextMark is min(lowatMax, the bytes expected but the last lowatStep,
+// what lowatSpan brings at the rate since arm), rounded down to a step; 0
+// below a step or before the rate is known.
 func (c *lowConn) nextMark(now time.Time) int64 {
 	got, el := c.got.Load(), now.UnixNano()-c.since.Load()
 	if got < lowatStep || el <= 0 {
 		return 0
 	}
 	span := int64(float64(got) * float64(lowatSpan) / float64(el))
-	m := min(lowatMax, c.expect.Load(), span) / lowatStep * lowatStep
+	m := min(lowatMax, c.expect.Load()-lowatStep, span) / lowatStep * lowatStep
 	if m < lowatStep {
 		return 0
 	}

@@ -46,7 +46,8 @@ func sendingConn(t *testing.T, n int) (*lowConn, <-chan error) {
 	return c, done
 }
 
-// TestNextMark: the mark never exceeds the bytes expected nor what the
+// TestNextMark: the mark never exceeds the bytes expected less the last
+// step (which may wait for the reader's acknowledgement) nor what the
 // connection delivers in lowatSpan, and stays at the default until the rate
 // is known.
 func TestNextMark(t *testing.T) {
@@ -66,7 +67,8 @@ func TestNextMark(t *testing.T) {
 		{"fast: the maximum", 4 << 20, 10 * MB, 100 * time.Millisecond, lowatMax},
 		{"25 MB/s: 10 ms of it, in steps", 4 << 20, 25 * MB, time.Second, 3 * lowatStep},
 		{"2 MB/s: below a step", 4 << 20, 2 * MB, time.Second, 0},
-		{"near the end: what is left", lowatStep + 100, 10 * MB, 10 * time.Millisecond, lowatStep},
+		{"near the end: what is left but the last step", 2*lowatStep + 100, 10 * MB, 10 * time.Millisecond, lowatStep},
+		{"the last segment may wait for the reader's acknowledgement", 2*lowatStep - 1, 10 * MB, 10 * time.Millisecond, 0},
 		{"last bytes: default", lowatStep - 1, 10 * MB, 10 * time.Millisecond, 0},
 		{"past the body: default", -5, 10 * MB, 10 * time.Millisecond, 0},
 		{"clock went back", 4 << 20, 10 * MB, -time.Millisecond, 0},
