@@ -212,6 +212,7 @@ type fetcher struct {
 	// the server (or something on the way) does not pipeline.
 	noAhead atomic.Bool
 	mu      sync.Mutex // sources' failures and dead
+	bufs    buffers    // the workers' copy buffers
 }
 
 // source is one server of the file, with its own validators and headers.
@@ -293,10 +294,12 @@ func FetchFrom(ctx context.Context, client *http.Client, rs []*Remote, dst io.Wr
 		cctx, stop = context.WithCancel(gctx)
 		control.Go(func() { f.gate.control(cctx, prog) })
 	}
+	f.bufs = buffers{size: opts.BufferSize, count: opts.Connections}
 	for i := 0; i < opts.Connections; i++ {
 		g.Go(func() error { return f.worker(gctx, i, &prog.Conns[i]) })
 	}
 	err := g.Wait()
+	f.bufs.release()
 	stop()
 	control.Wait()
 	return err
@@ -419,8 +422,6 @@ func defaultBackoff(attempt int) time.Duration {
 // stops when every byte is written or a failure is final.
 func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 	var buf []byte
-	free := func() {}
-	defer func() { free() }()
 	defer c.End.Store(0)
 	var ln *lane
 	if f.tr != nil {
@@ -449,7 +450,7 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 		}
 		if buf == nil {
 			// Only now: in a batch most workers may never get a slot.
-			buf, free = newBuffer(f.opts.BufferSize)
+			buf = f.bufs.take()
 		}
 		pause, err := f.fetch(ctx, g, conn, c, buf, ln)
 		f.releaseSlot()

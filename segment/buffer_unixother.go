@@ -1,0 +1,6 @@
+//go:build unix && !linux
+
+package segment
+
+// adviseHuge: no huge page hint here.
+func adviseHuge([]byte) {}
