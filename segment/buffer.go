@@ -18,13 +18,15 @@ type buffers struct {
 	frees []func()
 }
 
-// take returns a buffer of b.size bytes. Past count of them, each is
-// mapped on its own.
+// take returns a buffer of b.size bytes. Each starts on a page, as a
+// mapping of its own would (see skew). Past count of them, each is mapped
+// on its own.
 func (b *buffers) take() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	stride := (b.size + Block - 1) / Block * Block
 	if b.frees == nil {
-		mem, free := newSlab(b.size * b.count)
+		mem, free := newSlab(stride * b.count)
 		b.mem, b.frees = mem, []func(){free}
 	}
 	if len(b.mem) < b.size {
@@ -33,7 +35,7 @@ func (b *buffers) take() []byte {
 		return buf
 	}
 	buf := b.mem[:b.size:b.size]
-	b.mem = b.mem[b.size:]
+	b.mem = b.mem[min(stride, len(b.mem)):]
 	return buf
 }
 
