@@ -247,10 +247,10 @@ func (l *Ledger) notifyLocked() {
 // others are, at 256 connections they asked 28,000 times for nothing in a
 // 1 GiB download (92% of all asks), each time weighing every connection
 // under the ledger's lock, which the hash, handing it on after its turn,
-// then waited behind for a core. And they wake one at a time: one that takes something wakes the
-// next (wakeWindowLocked), one that finds nothing waits again; woken all
-// at once, each move of the bound still woke 75 of them, on average, for
-// one range.
+// then waited behind for a core. And they wake one at a time: one that
+// takes something wakes the next (wakeWindowLocked), one that finds
+// nothing waits again; woken all at once, each move of the bound still
+// woke 75 of them, on average, for one range.
 
 // waitWindowLocked queues conn among the connections waiting on the
 // window's bound, until the consumer passes at (or a wake); it returns

@@ -282,10 +282,11 @@ const growRTTs = 4
 // shorter request only adds a latency (5.7 MiB at 1.3 GB/s 13 ms away, the
 // hash untimed at half its 3.5 GB/s: the cap was 0 with the hash caught up,
 // and five planned ranges took a request each, 15 x the ideal time in the
-// simulator; now one). (Bounded only when slower than the link, a hash of 400 MB/s while
-// the fetch ran, against 16 connections of 23 MB/s 30 ms away, waited 1.3
-// s on the first 30 MiB range after the planned ones, and had 0.36 s of
-// work after the last byte of 1 GiB in the simulator; now 0.03 s.)
+// simulator; now one). (Bounded only when slower than the link, a hash of
+// 400 MB/s while the fetch ran, against 16 connections of 23 MB/s 30 ms
+// away, waited 1.3 s on the first 30 MiB range after the planned ones, and
+// had 0.36 s of work after the last byte of 1 GiB in the simulator; now
+// 0.03 s.)
 func consumerCap(v *View) (int64, bool) {
 	c, r := consumeRate(v), v.Rate
 	if c <= 0 || r <= 0 || v.Pending == nil || c >= 2*v.TotalRate || c <= r || v.Workers < 2 {
