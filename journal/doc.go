@@ -10,7 +10,10 @@
 // The caller owns the data file (OUT.part); the journal only describes it. The
 // journal may lag the data, never lead it:
 //
-//  1. Create writes a durable first record before any data is fetched.
+//  1. Create writes a durable first record before any data is fetched. Where
+//     no journal exists yet and the record says nothing is done, it does not
+//     wait for the disk (a power loss can take nothing the record claims):
+//     the first durable Commit syncs the file and its directory.
 //  2. Workers write data with WriteAt; the caller counts bytes written per part.
 //  3. Often (every 100–250 ms): Commit(s, false), a cheap record. One write
 //     syscall, no fsync. It describes bytes that are in the page cache.

@@ -41,24 +41,43 @@ type Journal struct {
 	buf     []byte    // the record being committed
 	mirrors []string  // redacted mirrors of the state being committed
 	hash    hash.Hash // a crypto/sha256 digest for State.validate
+	// unsynced: the file and its name in the directory may not be on the
+	// disk yet (a fresh journal's first record, see Create); the next
+	// durable commit syncs the directory too.
+	unsynced bool
+	sync     syncer
 }
+
+// syncer makes a file, or a directory's entries, durable. Tests count the
+// calls.
+type syncer struct {
+	file func(*os.File) error
+	dir  func(string) error
+}
+
+var osSync = syncer{file: (*os.File).Sync, dir: durable.SyncDir}
 
 // Create starts a new journal at path, replacing any previous one, with s as
 // its first, durable record: it writes path+".tmp", fsyncs it, renames it to
-// path and fsyncs the directory. URLs in s are redacted and s.Saved is set;
-// s must then pass State.Validate.
+// path and fsyncs the directory. Where no journal exists and s records
+// nothing done, it does not wait for the disk: a power loss can take
+// nothing such a record claims, and no older record can come back in its
+// place. The first durable Commit then syncs the directory too. URLs in s
+// are redacted and s.Saved is set; s must then pass State.Validate.
 func Create(path string, s State) (*Journal, error) {
-	return create(path, s, BootID(), time.Now())
+	return create(path, s, BootID(), time.Now(), osSync)
 }
 
-func create(path string, s State, bootID string, now time.Time) (*Journal, error) {
-	j := &Journal{path: path, bootID: bootID}
+func create(path string, s State, bootID string, now time.Time, sy syncer) (*Journal, error) {
+	j := &Journal{path: path, bootID: bootID, sync: sy}
 	s = j.prepare(s, now)
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("journal %s: create: %w", path, err)
 	}
 	rec := appendRecord(nil, s, bootID, true)
-	if err := j.replace(rec, nil); err != nil {
+	_, err := os.Lstat(path)
+	fresh := errors.Is(err, os.ErrNotExist) && s.BytesDone() == 0 && s.HashOffset == 0
+	if err := j.replaceSynced(rec, nil, !fresh); err != nil {
 		j.Close() // the file, if any, was renamed into place; the error above matters more
 		return nil, fmt.Errorf("journal %s: create: %w", path, err)
 	}
@@ -91,15 +110,15 @@ func load(path, bootID string) (State, walked, error) {
 // It first compacts the file to the records it trusts, so that untrusted
 // records and a torn tail are gone before anything is appended.
 func Open(path string) (*Journal, State, error) {
-	return open(path, BootID())
+	return open(path, BootID(), osSync)
 }
 
-func open(path, bootID string) (*Journal, State, error) {
+func open(path, bootID string, sy syncer) (*Journal, State, error) {
 	s, w, err := load(path, bootID)
 	if err != nil {
 		return nil, State{}, err
 	}
-	j := &Journal{path: path, bootID: bootID}
+	j := &Journal{path: path, bootID: bootID, sync: sy}
 	durable := append([]byte(nil), w.durable...)
 	cheap := append([]byte(nil), w.cheap...)
 	if err := j.replace(durable, cheap); err != nil {
@@ -169,9 +188,16 @@ func (j *Journal) append(durable bool) error {
 		return err
 	}
 	if durable {
-		if err := j.f.Sync(); err != nil {
+		if err := j.sync.file(j.f); err != nil {
 			j.broken = true
 			return err
+		}
+		if j.unsynced {
+			if err := j.sync.dir(filepath.Dir(j.path)); err != nil {
+				j.broken = true // the file's name may not survive a power loss
+				return err
+			}
+			j.unsynced = false
 		}
 	}
 	j.size += int64(len(j.buf))
@@ -195,13 +221,18 @@ func (j *Journal) compact(durable bool) error {
 
 // replace atomically replaces the file at j.path with the durable record d
 // (if any) followed by the cheap record c (if any), and makes it j's file.
-func (j *Journal) replace(d, c []byte) error {
+func (j *Journal) replace(d, c []byte) error { return j.replaceSynced(d, c, true) }
+
+// replaceSynced is replace, which waits for the disk (syncs the file, then
+// the directory) only if wait is set: else the next durable commit syncs
+// both (see unsynced).
+func (j *Journal) replaceSynced(d, c []byte, wait bool) error {
 	tmp := j.path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	if err := writeSync(f, d, c); err != nil {
+	if err := j.write(f, wait, d, c); err != nil {
 		f.Close()      // the write error matters more
 		os.Remove(tmp) // best effort: a stray tmp is never read
 		j.broken = true
@@ -229,21 +260,28 @@ func (j *Journal) replace(d, c []byte) error {
 	}
 	j.durable = append(j.durable[:0], d...)
 	j.cheap = append(j.cheap[:0], c...)
-	if err := durable.SyncDir(filepath.Dir(j.path)); err != nil {
-		j.broken = true // the rename may not survive a power loss
-		return err
+	j.unsynced = !wait
+	if wait {
+		if err := j.sync.dir(filepath.Dir(j.path)); err != nil {
+			j.broken = true // the rename may not survive a power loss
+			return err
+		}
 	}
 	j.broken = false
 	return nil
 }
 
-func writeSync(f *os.File, recs ...[]byte) error {
+// write writes recs to f and, if wait is set, syncs it.
+func (j *Journal) write(f *os.File, wait bool, recs ...[]byte) error {
 	for _, r := range recs {
 		if _, err := f.Write(r); err != nil {
 			return err
 		}
 	}
-	return f.Sync()
+	if !wait {
+		return nil
+	}
+	return j.sync.file(f)
 }
 
 // Close closes the journal file without committing anything; commit a

@@ -17,7 +17,7 @@ var epoch = time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 func newJournal(t *testing.T) (*Journal, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "OUT.rget")
-	j, err := create(path, sample(t, 0), bootA, epoch)
+	j, err := create(path, sample(t, 0), bootA, epoch, osSync)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestCreateReplaces(t *testing.T) {
 	if err := j.Commit(sample(t, 3), false); err != nil {
 		t.Fatal(err)
 	}
-	j2, err := create(path, sample(t, 9), bootA, epoch)
+	j2, err := create(path, sample(t, 9), bootA, epoch, osSync)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestOpen(t *testing.T) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		j, s, err := open(p, tt.boot)
+		j, s, err := open(p, tt.boot, osSync)
 		if err != nil {
 			t.Fatalf("open as %s: %v", tt.boot, err)
 		}
@@ -316,7 +316,7 @@ func TestOpenNoState(t *testing.T) {
 	if err := os.WriteFile(path, Encode(sample(t, 1), bootA, false), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := open(path, bootB); !errors.Is(err, ErrNoState) {
+	if _, _, err := open(path, bootB, osSync); !errors.Is(err, ErrNoState) {
 		t.Errorf("open(only a foreign cheap record) error = %v, want ErrNoState", err)
 	}
 }
@@ -415,7 +415,7 @@ func TestCompactionCrash(t *testing.T) {
 		t.Errorf("with a complete temporary file, next boot loads %+v, want step 1", got)
 	}
 	// Open and compact over the stray file.
-	j, s, err := open(path, bootA)
+	j, s, err := open(path, bootA, osSync)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,5 +510,89 @@ func BenchmarkDecode(b *testing.B) {
 		if _, err := Decode(data, bootA); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// countSyncs returns a syncer that does the real syncs and counts them.
+func countSyncs(files, dirs *int) syncer {
+	return syncer{
+		file: func(f *os.File) error { *files++; return f.Sync() },
+		dir:  func(d string) error { *dirs++; return osSync.dir(d) },
+	}
+}
+
+func TestCreateSyncs(t *testing.T) {
+	t.Parallel()
+	type syncs struct{ files, dirs int }
+	tests := []struct {
+		name     string
+		existing bool // a journal is at the path already
+		step     int  // sample's step; -1: nothing done
+		want     syncs
+	}{
+		// Nothing to lose: the first durable commit syncs the name.
+		{"fresh, nothing done", false, -1, syncs{0, 0}},
+		// The old journal must be gone for good before the part file is
+		// emptied.
+		{"over a journal", true, -1, syncs{1, 1}},
+		// A record of done bytes is trusted after a power loss.
+		{"fresh, bytes done", false, 0, syncs{1, 1}},
+		{"fresh, hashed", false, 5, syncs{1, 1}},
+	}
+	state := func(t *testing.T, step int) State {
+		if step >= 0 {
+			return sample(t, step)
+		}
+		s := sample(t, 0)
+		for i := range s.Parts {
+			s.Parts[i].Done = 0
+		}
+		return s
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "OUT.rget")
+			if tt.existing {
+				j, err := create(path, sample(t, 3), bootA, epoch, osSync)
+				if err != nil {
+					t.Fatal(err)
+				}
+				j.Close()
+			}
+			var got syncs
+			j, err := create(path, state(t, tt.step), bootA, epoch, countSyncs(&got.files, &got.dirs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if got != tt.want {
+				t.Errorf("create: %+v syncs, want %+v", got, tt.want)
+			}
+			if s := loadAs(t, path, bootA); !sameState(s, withoutSaved(state(t, tt.step))) {
+				t.Errorf("load = %+v, want %+v", s, state(t, tt.step))
+			}
+			// A cheap commit waits for nothing; the first durable one
+			// syncs the file, and the directory if it was not synced.
+			before := got
+			if err := j.Commit(sample(t, 6), false); err != nil {
+				t.Fatal(err)
+			}
+			if got != before {
+				t.Errorf("cheap commit synced: %+v, before %+v", got, before)
+			}
+			for i, step := range []int{7, 8} {
+				if err := j.Commit(sample(t, step), true); err != nil {
+					t.Fatal(err)
+				}
+				want := syncs{before.files + i + 1, max(before.dirs, 1)}
+				if got != want {
+					t.Errorf("after %d durable commits: %+v syncs, want %+v", i+1, got, want)
+				}
+			}
+			if s := loadAs(t, path, bootB); !sameState(s, withoutSaved(sample(t, 8))) {
+				t.Errorf("load by another boot = %+v, want %+v", s, sample(t, 8))
+			}
+		})
 	}
 }
