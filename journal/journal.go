@@ -55,7 +55,8 @@ type syncer struct {
 	dir  func(string) error
 }
 
-var osSync = syncer{file: (*os.File).Sync, dir: durable.SyncDir}
+// osSync is the syncer of the real file system.
+func osSync() syncer { return syncer{file: (*os.File).Sync, dir: durable.SyncDir} }
 
 // Create starts a new journal at path, replacing any previous one, with s as
 // its first, durable record: it writes path+".tmp", fsyncs it, renames it to
@@ -65,7 +66,7 @@ var osSync = syncer{file: (*os.File).Sync, dir: durable.SyncDir}
 // place. The first durable Commit then syncs the directory too. URLs in s
 // are redacted and s.Saved is set; s must then pass State.Validate.
 func Create(path string, s State) (*Journal, error) {
-	return create(path, s, BootID(), time.Now(), osSync)
+	return create(path, s, BootID(), time.Now(), osSync())
 }
 
 func create(path string, s State, bootID string, now time.Time, sy syncer) (*Journal, error) {
@@ -110,7 +111,7 @@ func load(path, bootID string) (State, walked, error) {
 // It first compacts the file to the records it trusts, so that untrusted
 // records and a torn tail are gone before anything is appended.
 func Open(path string) (*Journal, State, error) {
-	return open(path, BootID(), osSync)
+	return open(path, BootID(), osSync())
 }
 
 func open(path, bootID string, sy syncer) (*Journal, State, error) {

@@ -17,7 +17,7 @@ var epoch = time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 func newJournal(t *testing.T) (*Journal, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "OUT.rget")
-	j, err := create(path, sample(t, 0), bootA, epoch, osSync)
+	j, err := create(path, sample(t, 0), bootA, epoch, osSync())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestCreateReplaces(t *testing.T) {
 	if err := j.Commit(sample(t, 3), false); err != nil {
 		t.Fatal(err)
 	}
-	j2, err := create(path, sample(t, 9), bootA, epoch, osSync)
+	j2, err := create(path, sample(t, 9), bootA, epoch, osSync())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestOpen(t *testing.T) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		j, s, err := open(p, tt.boot, osSync)
+		j, s, err := open(p, tt.boot, osSync())
 		if err != nil {
 			t.Fatalf("open as %s: %v", tt.boot, err)
 		}
@@ -316,7 +316,7 @@ func TestOpenNoState(t *testing.T) {
 	if err := os.WriteFile(path, Encode(sample(t, 1), bootA, false), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := open(path, bootB, osSync); !errors.Is(err, ErrNoState) {
+	if _, _, err := open(path, bootB, osSync()); !errors.Is(err, ErrNoState) {
 		t.Errorf("open(only a foreign cheap record) error = %v, want ErrNoState", err)
 	}
 }
@@ -415,7 +415,7 @@ func TestCompactionCrash(t *testing.T) {
 		t.Errorf("with a complete temporary file, next boot loads %+v, want step 1", got)
 	}
 	// Open and compact over the stray file.
-	j, s, err := open(path, bootA, osSync)
+	j, s, err := open(path, bootA, osSync())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,7 +517,7 @@ func BenchmarkDecode(b *testing.B) {
 func countSyncs(files, dirs *int) syncer {
 	return syncer{
 		file: func(f *os.File) error { *files++; return f.Sync() },
-		dir:  func(d string) error { *dirs++; return osSync.dir(d) },
+		dir:  func(d string) error { *dirs++; return osSync().dir(d) },
 	}
 }
 
@@ -554,7 +554,7 @@ func TestCreateSyncs(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(t.TempDir(), "OUT.rget")
 			if tt.existing {
-				j, err := create(path, sample(t, 3), bootA, epoch, osSync)
+				j, err := create(path, sample(t, 3), bootA, epoch, osSync())
 				if err != nil {
 					t.Fatal(err)
 				}
