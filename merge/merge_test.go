@@ -352,3 +352,34 @@ func TestCursorPeak(t *testing.T) {
 		t.Fatalf("Peak() = %v, want the faster of the steps' peak and the calibration, %v", p, want)
 	}
 }
+
+// TestCursorBufferFitsTheFile: a small file's steps read into a buffer of
+// its size, not bufSize (fresh memory costs a fault a page); a larger step
+// later grows it, up to bufSize, and the sum is right throughout.
+func TestCursorBufferFitsTheFile(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		steps []int64
+		want  int
+	}{
+		{[]int64{1}, 64 << 10},
+		{[]int64{100 << 10}, 128 << 10},
+		{[]int64{256 << 10}, 256 << 10},
+		{[]int64{10 << 10, 300 << 10}, 512 << 10},
+		{[]int64{3 * bufSize}, bufSize},
+	} {
+		size := tt.steps[len(tt.steps)-1]
+		data, c := cursorOn(t, int(size))
+		for _, to := range tt.steps {
+			if err := c.Advance(context.Background(), to); err != nil {
+				t.Fatalf("Advance(%d): %v", to, err)
+			}
+		}
+		if len(c.buf) != tt.want {
+			t.Errorf("steps to %v: buffer of %d bytes, want %d", tt.steps, len(c.buf), tt.want)
+		}
+		if got, want := c.Sum(), sha256.Sum256(data); got != want {
+			t.Errorf("steps to %v: Sum() = %x, want %x", tt.steps, got, want)
+		}
+	}
+}
