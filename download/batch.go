@@ -41,6 +41,14 @@ func RunAll(ctx context.Context, reqs []Request, opts Options) []FileResult {
 	opts.Output, opts.SHA256, opts.Mirrors = "", "", nil
 	base := withDefaults(config{Options: opts})
 	budget := segment.NewBudget(base.Connections)
+	var client *http.Client
+	if proxy, err := proxyFunc(base.Proxy, base.NoProxy); err == nil {
+		// (A bad proxy setting is each file's error, from run.)
+		shared := base
+		shared.budget = budget
+		client = newClient(shared, proxy, nil)
+		defer client.CloseIdleConnections()
+	}
 	jobs := opts.Jobs
 	if jobs <= 0 {
 		jobs = base.Connections
@@ -59,6 +67,7 @@ func RunAll(ctx context.Context, reqs []Request, opts Options) []FileResult {
 		}
 		cfg := base
 		cfg.URL, cfg.mirrors, cfg.file, cfg.budget, cfg.skipExisting = req.URL, req.Mirrors, i, budget, true
+		cfg.client = client
 		cfg.claim = func(out string) error { return claims.claim(out, i) }
 		cfg.Output = req.Output
 		if req.Dir != "" {

@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,5 +98,43 @@ func TestRunAllOneConnectionWithMirror(t *testing.T) {
 	want := c.SHA256()
 	if rs[0].Result.SHA256 != hex.EncodeToString(want[:]) {
 		t.Fatalf("sha256 %s, want %x", rs[0].Result.SHA256, want)
+	}
+}
+
+// The files of a batch share the idle connections to their host, as
+// aria2c's do: 24 small files over 4 connections need a handful of TCP
+// connections, not one or more each.
+func TestRunAllSharesConnections(t *testing.T) {
+	t.Parallel()
+	c := origin.Content{Size: 64 << 10, Seed: 11}
+	srv := httptest.NewUnstartedServer(origin.New(c))
+	var dialed atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialed.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var reqs []Request
+	for i := range 24 {
+		reqs = append(reqs, Request{URL: fmt.Sprintf("%s/f?i=%d", srv.URL, i), Output: fmt.Sprintf("f%02d", i)})
+	}
+	rs := RunAll(ctx, reqs, Options{Dir: t.TempDir(), Connections: 4})
+	want := c.SHA256()
+	for i, r := range rs {
+		if r.Err != nil {
+			t.Fatalf("file %d: %v", i, r.Err)
+		}
+		if r.Result.SHA256 != hex.EncodeToString(want[:]) {
+			t.Fatalf("file %d: sha256 %s, want %x", i, r.Result.SHA256, want)
+		}
+	}
+	// At most the budget's 4 in flight, and a few more that a file's end
+	// closes or the Transport counts while closing.
+	if n := dialed.Load(); n > 12 {
+		t.Errorf("%d TCP connections for 24 files over 4 connections, want at most 12", n)
 	}
 }
