@@ -197,21 +197,21 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	warm := segment.NewWarmer()
-	defer warm.Close()
-	client := cfg.client
+	client := cfg.client // a batch's, shared by its files
 	if client == nil {
+		warm := segment.NewWarmer()
+		defer warm.Close()
 		client = newClient(cfg, proxy, warm)
 		defer client.CloseIdleConnections()
-	}
-	if cfg.budget == nil {
-		// The connections after the probe's are dialed while it is in
-		// flight (a batch shares its connections: none are dialed ahead).
-		n := min(cfg.Connections, maxWarm)
-		if cfg.AutoConnections {
-			n = min(n, segment.AutoStart)
+		if cfg.budget == nil {
+			// The connections after the probe's are dialed while it
+			// is in flight.
+			n := min(cfg.Connections, maxWarm)
+			if cfg.AutoConnections {
+				n = min(n, segment.AutoStart)
+			}
+			warm.Warm(ctx, cfg.URL, n-1)
 		}
-		warm.Warm(ctx, cfg.URL, n-1)
 	}
 	if cfg.Insecure {
 		cfg.emit(Event{Kind: EventWarning, Message: "--insecure: TLS certificates are not verified; anyone on the path can read and change the download"})

@@ -229,8 +229,10 @@ func (c *Cursor) step(to int64) (bool, error) {
 		c.advanced(k)
 		return c.off < to, nil
 	}
-	if want := stepBuf(to - c.off); len(c.buf) < want {
-		c.buf = make([]byte, want)
+	if len(c.buf) < bufSize {
+		if want := stepBuf(to - c.off); len(c.buf) < want {
+			c.buf = make([]byte, want)
+		}
 	}
 	n := int64(len(c.buf))
 	if left := to - c.off; left < n {
