@@ -66,16 +66,24 @@ func eventFields(ev download.Event) map[string]any {
 		}
 		return m
 	case download.EventRangeStart:
-		return map[string]any{"event": "range", "action": "start", "conn": ev.Trace.Conn + 1, "range": ev.Trace.Range}
+		m := map[string]any{"event": "range", "action": "start", "conn": ev.Trace.Conn + 1, "range": ev.Trace.Range}
+		if ev.Trace.Kept {
+			m["probe"] = true
+		}
+		return m
 	case download.EventRequest:
 		t := ev.Trace
 		if t.Conn < 0 {
-			return map[string]any{"event": "probe_request", "status": t.Status, "seconds": t.Duration.Seconds(), "error": errText(t.Err)}
+			return map[string]any{"event": "probe_request", "range": t.Range, "status": t.Status, "seconds": t.Duration.Seconds(),
+				"kept": t.Kept, "error": errText(t.Err)}
 		}
 		m := map[string]any{"event": "range", "action": "done", "conn": t.Conn + 1, "range": t.Range, "status": t.Status,
 			"bytes": t.Bytes, "seconds": t.Duration.Seconds(), "error": errText(t.Err)}
 		if t.Ahead {
 			m["ahead"] = true
+		}
+		if t.Kept {
+			m["probe"] = true
 		}
 		return m
 	case download.EventRetry:

@@ -179,9 +179,14 @@ func (e *events) debug(ev download.Event) {
 	if t.Err != nil {
 		fmt.Fprintf(e.w, ": %s", oneLine(t.Err))
 	}
+	if t.Conn < 0 && t.Kept {
+		fmt.Fprint(e.w, " (its body is read on by the download)")
+	}
 	if t.Conn >= 0 {
 		fmt.Fprintf(e.w, " [#%d", t.Conn+1)
-		if t.Fresh {
+		if t.Kept {
+			fmt.Fprint(e.w, ", the probe's answer")
+		} else if t.Fresh {
 			fmt.Fprint(e.w, ", new connection")
 		}
 		if t.Ahead {

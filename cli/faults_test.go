@@ -37,8 +37,8 @@ import (
 	"rget/journal"
 )
 
-// probeRange is the Range header of rget's probe.
-const probeRange = "bytes=0-0"
+// probeRange is the Range header of rget's probe: its first MiB.
+const probeRange = "bytes=0-1048575"
 
 // serveHandler serves h on loopback for the test and returns its base URL.
 func serveHandler(t *testing.T, h http.Handler) string {
@@ -110,7 +110,8 @@ func TestFaultPermanentStatus(t *testing.T) {
 			if exit != 4 {
 				t.Fatalf("exit %d, want 4; stderr:\n%s", exit, stderr)
 			}
-			errorLine(t, stderr, "range [0,1048576)", base+"/file", strconv.Itoa(code)+" "+http.StatusText(code))
+			// (The probe brought the first MiB.)
+			errorLine(t, stderr, "range [1048576,2097152)", base+"/file", strconv.Itoa(code)+" "+http.StatusText(code))
 			if n := requests.Load(); n != 1 {
 				t.Errorf("%d range requests, want 1: a %d is not retried", n, code)
 			}
@@ -173,7 +174,7 @@ func TestFaultStallTimeout(t *testing.T) {
 // finds a server without ranges and fetches the file as one stream.
 func TestFaultRangeDropped(t *testing.T) {
 	t.Parallel()
-	o := origin.New(origin.Content{Size: 4 << 20, Seed: 6}, origin.WithNoRangeAfter(3)) // the probe and 2 ranges
+	o := origin.New(origin.Content{Size: 4 << 20, Seed: 6}, origin.WithNoRangeAfter(2)) // the probe (the first MiB) and a range
 	base := serveHandler(t, o)
 	out := filepath.Join(t.TempDir(), "out")
 	args := []string{base + "/file", "-o", out, "-q", "-c", "1", "--segment-size", "1MiB", "--sha256", hexSum(o.Content())}
@@ -698,7 +699,7 @@ func TestFaultDispositionNoOverwrite(t *testing.T) {
 
 // debugLine is one --debug line: method, URL, Range, status, bytes,
 // duration.
-var debugLine = regexp.MustCompile(`^rget: debug \+[0-9.]+s GET (\S+) Range:"([^"]*)" -> (\d+), (\d+) bytes in (\S+?)(?: \[#\d+(?:, new connection)?(?:, sent ahead)?\])?$`)
+var debugLine = regexp.MustCompile(`^rget: debug \+[0-9.]+s GET (\S+) Range:"([^"]*)" -> (\d+), (\d+) bytes in (\S+?)( \(its body is read on by the download\))?(?: \[#\d+(?:, new connection|(, the probe's answer))?(?:, sent ahead)?\])?$`)
 
 // TestFaultDebug: --debug prints one line per request, the probe included,
 // with its method, Range, status, bytes and duration.
@@ -709,6 +710,7 @@ func TestFaultDebug(t *testing.T) {
 		status       int
 		bytes        int64
 		withDuration bool
+		kept         bool // the probe's answer, read on by the download
 	}
 	for _, tc := range []struct {
 		name string
@@ -716,14 +718,14 @@ func TestFaultDebug(t *testing.T) {
 		want []req
 	}{
 		{"ranges", nil, []req{
-			{"bytes=0-0", 206, 1, true},
-			{"bytes=0-1048575", 206, 1 << 20, true},
-			{"bytes=1048576-2097151", 206, 1 << 20, true},
-			{"bytes=2097152-2097159", 206, 8, true},
+			{"bytes=0-1048575", 206, 0, true, true},
+			{"bytes=0-1048575", 206, 1 << 20, true, true},
+			{"bytes=1048576-2097151", 206, 1 << 20, true, false},
+			{"bytes=2097152-2097159", 206, 8, true, false},
 		}},
 		{"no ranges", []origin.Option{origin.WithNoRange()}, []req{
-			{"bytes=0-0", 200, 0, true},
-			{"", 200, 2<<20 + 8, true},
+			{"bytes=0-1048575", 200, 0, true, true},
+			{"", 200, 2<<20 + 8, true, true},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -746,7 +748,7 @@ func TestFaultDebug(t *testing.T) {
 				status, _ := strconv.Atoi(m[3])
 				n, _ := strconv.ParseInt(m[4], 10, 64)
 				d, err := time.ParseDuration(m[5])
-				got = append(got, req{m[2], status, n, err == nil && d > 0})
+				got = append(got, req{m[2], status, n, err == nil && d > 0, m[6] != "" || m[7] != ""})
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("debug lines %v, want %v; stderr:\n%s", got, tc.want, stderr)

@@ -226,7 +226,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	onRetry := func(r segment.Retry) { cfg.emit(Event{Kind: EventRetry, Retry: r}) }
 	srcs, release, err := probeSources(ctx, cfg, client, segment.Options{
 		Header: cfg.Header, Retries: cfg.Retries, StallTimeout: cfg.StallTimeout, Trace: trace, KeepStream: true,
-		OnRetry: onRetry,
+		OnRetry: onRetry, FirstRange: firstRange(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -372,6 +372,49 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		Resumed:     jb.resumed, Fetched: fetched, VerifySeconds: done.Sub(lastByte).Seconds(),
 		StartupSeconds: fetchStart.Sub(start).Seconds(), Sources: sourceResults(srcs, prog), Verdict: vd,
 	}, nil
+}
+
+// firstRange is the probe's segment.Options.FirstRange for cfg: the share
+// of each connection in the least planned range (segment.MinSplit), which
+// a batch gives all to one connection (in a batch, a file takes one
+// connection per MiB); so a file of at most that size takes one request,
+// and a larger one's first range is no more than its first connection
+// would take of it (a longer one would be split, and its connection
+// lost). None when the output the URL names, or its journal, is there (a
+// complete file is not fetched again, a resumed download has those bytes:
+// the answer would only be cut off); no more than a --segment-size asked
+// for.
+func firstRange(cfg config) int64 {
+	out := cfg.Output
+	if out == "" {
+		out = segment.FileName(&segment.Remote{URL: cfg.URL, FinalURL: cfg.URL})
+	}
+	if cfg.Writer == nil && !cfg.Discard {
+		out = inDir(cfg, out)
+		names := []string{out, out + ".rget"}
+		if cfg.Decompress && cfg.Output == "" {
+			out = filepath.Join(filepath.Dir(out), decompressedName(filepath.Base(out)))
+			names = []string{out, out + ".z.rget"}
+		}
+		for _, name := range names {
+			if _, err := os.Lstat(name); err == nil {
+				return 0
+			}
+		}
+	}
+	n := int64(1)
+	switch {
+	case cfg.budget != nil:
+	case cfg.AutoConnections:
+		n = int64(min(cfg.Connections, segment.AutoStart))
+	default:
+		n = int64(max(cfg.Connections, 1))
+	}
+	first := max(segment.MinSplit/n&^(segment.Block-1), segment.Block)
+	if cfg.SegmentSize > 0 {
+		first = min(first, cfg.SegmentSize)
+	}
+	return first
 }
 
 // sourceResults is the bytes each source sent, when there were several.

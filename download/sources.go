@@ -29,6 +29,11 @@ func probeSources(ctx context.Context, cfg config, client *http.Client, opts seg
 		wg.Go(func() {
 			o := opts
 			o.KeepStream = opts.KeepStream && i == 0
+			if i > 0 || cfg.budget != nil && len(urls) > 1 {
+				// Under a budget the first range would keep its slot
+				// from the mirrors' probes, which may wait for it.
+				o.FirstRange = 0
+			}
 			if cfg.budget != nil {
 				if _, err := cfg.budget.Acquire(ctx, nil, func() float64 { return segment.First }); err != nil {
 					errs[i] = err
@@ -37,6 +42,11 @@ func probeSources(ctx context.Context, cfg config, client *http.Client, opts seg
 				held[i] = true
 			}
 			remotes[i], errs[i] = segment.Probe(ctx, client, u, o)
+			if held[i] && errs[i] == nil && remotes[i].KeptFirst() {
+				// The fetch reads the first range in this slot.
+				remotes[i].HoldSlot(cfg.budget)
+				held[i] = false
+			}
 			if held[i] && (i != 0 || errs[i] != nil || remotes[i].Ranges) {
 				// Given back at once: a file's probes waiting for
 				// slots its other probes hold would never end. Only

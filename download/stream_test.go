@@ -103,11 +103,12 @@ func TestRunAllOneConnectionWithMirror(t *testing.T) {
 
 // The files of a batch share the idle connections to their host, as
 // aria2c's do: 24 small files over 4 connections need a handful of TCP
-// connections, not one or more each.
+// connections, not one or more each, and one request each: its probe.
 func TestRunAllSharesConnections(t *testing.T) {
 	t.Parallel()
 	c := origin.Content{Size: 64 << 10, Seed: 11}
-	srv := httptest.NewUnstartedServer(origin.New(c))
+	o := origin.New(c)
+	srv := httptest.NewUnstartedServer(o)
 	var dialed atomic.Int64
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
@@ -136,5 +137,9 @@ func TestRunAllSharesConnections(t *testing.T) {
 	// closes or the Transport counts while closing.
 	if n := dialed.Load(); n > 12 {
 		t.Errorf("%d TCP connections for 24 files over 4 connections, want at most 12", n)
+	}
+	// Each file is its probe's answer (segment.Options.FirstRange).
+	if n := o.Requests(); n != 24 {
+		t.Errorf("%d requests for 24 files of 64 KiB, want 24", n)
 	}
 }

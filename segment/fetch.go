@@ -86,6 +86,15 @@ type Options struct {
 	// read instead of asking for the resource again. The caller then
 	// calls Remote.Discard when done with the Remote.
 	KeepStream bool
+	// FirstRange, for Probe with KeepStream: the probe asks for the first
+	// FirstRange bytes rather than the first byte, and keeps a 206 answer
+	// of exactly those (of the whole file when it is smaller) open: Fetch
+	// reads it as the first range of connection 0 instead of asking for
+	// those bytes again, so that a file of at most FirstRange bytes takes
+	// one request, and the first range arrives a round trip sooner. The
+	// caller then calls Remote.Discard when done with the Remote. 0 asks
+	// for the first byte.
+	FirstRange int64
 	// NoPipelining sends each request only once the answer before it on
 	// its connection has arrived. By default, on a path whose request
 	// latency is 2 ms or more, a connection sends its next request a
@@ -158,6 +167,9 @@ type Trace struct {
 	// Ahead: it was sent before the answer ahead of it on its
 	// connection had ended (pipelined; see Options.NoPipelining).
 	Ahead bool
+	// Kept: no request of its own; the answer is the probe's, read on
+	// (Options.FirstRange; the probe's Trace has Kept too).
+	Kept bool
 }
 
 // conn reports a connection opened or closed to opts.OnConn, if set.
@@ -295,8 +307,13 @@ func FetchFrom(ctx context.Context, client *http.Client, rs []*Remote, dst io.Wr
 		control.Go(func() { f.gate.control(cctx, prog) })
 	}
 	f.bufs = buffers{size: opts.BufferSize, count: opts.Connections}
+	first, k := f.first(gctx) // leased before any worker asks
 	for i := 0; i < opts.Connections; i++ {
-		g.Go(func() error { return f.worker(gctx, i, &prog.Conns[i]) })
+		if i == 0 && first.Lease != nil {
+			g.Go(func() error { return f.worker(gctx, i, &prog.Conns[i], first, k) })
+			continue
+		}
+		g.Go(func() error { return f.worker(gctx, i, &prog.Conns[i], Grant{}, nil) })
 	}
 	err := g.Wait()
 	f.bufs.release()
@@ -419,8 +436,9 @@ func defaultBackoff(attempt int) time.Duration {
 }
 
 // worker is one connection: it asks the ledger what to do, does it, and
-// stops when every byte is written or a failure is final.
-func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
+// stops when every byte is written or a failure is final. first, if it has
+// a lease, is its first, with k its answer (fetcher.first).
+func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress, first Grant, k *keptResponse) error {
 	var buf []byte
 	defer c.End.Store(0)
 	var ln *lane
@@ -429,6 +447,12 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 		defer ln.drop()
 	}
 	defer f.led.leave(conn)
+	if first.Lease != nil {
+		buf = f.bufs.take()
+		if err := f.fetchFirst(ctx, first, k, c, buf, ln); err != nil {
+			return err
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -452,7 +476,7 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			// Only now: in a batch most workers may never get a slot.
 			buf = f.bufs.take()
 		}
-		pause, err := f.fetch(ctx, g, conn, c, buf, ln)
+		pause, err := f.fetch(ctx, g, conn, c, buf, ln, nil)
 		f.releaseSlot()
 		if err != nil {
 			return err
@@ -461,6 +485,54 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress) error {
 			return err
 		}
 	}
+}
+
+// first leases the first range the probe kept (Options.FirstRange) for
+// worker 0, with the response that brings it, if the ledger has those
+// bytes pending and, under a Budget, the response holds a slot of it
+// (HoldSlot); else it closes the response.
+func (f *fetcher) first(ctx context.Context) (Grant, *keptResponse) {
+	k := f.remote.take()
+	if k == nil {
+		return Grant{}, nil
+	}
+	if k.end <= 0 {
+		f.remote.kept.Store(k) // the stream's (not reached: it reads it)
+		return Grant{}, nil
+	}
+	var g Grant
+	if f.opts.Budget == nil || k.slot == f.opts.Budget {
+		g = f.led.AcquireFirst(ctx, 0, k.end, time.Now())
+	}
+	if g.Lease == nil {
+		k.discard()
+		return Grant{}, nil
+	}
+	return g, k
+}
+
+// fetchFirst fetches the lease first leased, in the slot its response
+// holds, if any.
+func (f *fetcher) fetchFirst(ctx context.Context, g Grant, k *keptResponse, c *ConnProgress, buf []byte, ln *lane) error {
+	slot := k.slot
+	k.slot = nil
+	if slot != nil {
+		f.held.Add(1)
+	}
+	pause, err := f.fetch(ctx, g, 0, c, buf, ln, k)
+	if slot != nil {
+		f.held.Add(-1)
+		slot.Release()
+	}
+	if f.tr != nil {
+		// The workers' pipes dial their own: the probe's connection,
+		// idle now, would be one more than asked for.
+		f.client.CloseIdleConnections()
+	}
+	if err != nil {
+		return err
+	}
+	return wait(ctx, pause)
 }
 
 // acquire waits for worker conn's turn (the -c auto count, a budget slot)
@@ -507,13 +579,17 @@ func (f *fetcher) acquire(ctx context.Context, conn int, ln *lane) (g Grant, don
 
 // fetch does one lease of the worker conn, and reports an error only when
 // the fetch must stop; pause is how long the worker waits before its next
-// request (a refused connection waits out the retry delay).
-func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress, buf []byte, ln *lane) (pause time.Duration, err error) {
+// request (a refused connection waits out the retry delay). k, if set, is
+// the lease's answer, which the probe kept (Options.FirstRange).
+func (f *fetcher) fetch(ctx context.Context, g Grant, conn int, c *ConnProgress, buf []byte, ln *lane, k *keptResponse) (pause time.Duration, err error) {
 	src := f.source(conn)
+	if k != nil {
+		src = f.sources[0]
+	}
 	var used net.Conn
 	var drained bool
 	sent := time.Now()
-	err = f.fetchLease(g.Ctx, ctx, src, g.Lease, c, buf, &used, &drained, ln)
+	err = f.fetchLease(g.Ctx, ctx, src, g.Lease, c, buf, &used, &drained, ln, k)
 	if err != nil && f.gate != nil && ctx.Err() == nil && !errors.Is(context.Cause(g.Ctx), ErrLost) {
 		f.gate.failed(err, sent)
 	}
@@ -670,10 +746,13 @@ const flushAfter = 20 * time.Millisecond
 // through it until the lease's end.
 // *drained is set when the body was read to its end, so that the
 // connection is kept for the next request.
-func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, c *ConnProgress, buf []byte, used *net.Conn, drained *bool, ln *lane) (err error) {
+func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, c *ConnProgress, buf []byte, used *net.Conn, drained *bool, ln *lane, k *keptResponse) (err error) {
 	from, end := ls.From(), ls.End()
 	if from >= end {
 		*drained = true
+		if k != nil {
+			k.discard()
+		}
 		return nil
 	}
 	var status int
@@ -682,22 +761,44 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 	defer func(start time.Time) {
 		c.Busy.Add(int64(time.Since(start)))
 		f.opts.trace(Trace{URL: src.remote.FinalURL, Range: formatRange(from, end), Status: status, Bytes: got,
-			Start: start, Err: err, Conn: ls.conn, Fresh: fresh, Ahead: sentAhead})
+			Start: start, Err: err, Conn: ls.conn, Fresh: fresh, Ahead: sentAhead, Kept: k != nil})
 	}(time.Now())
 	if f.opts.OnStart != nil {
-		f.opts.OnStart(Trace{URL: src.remote.FinalURL, Range: formatRange(from, end), Start: time.Now(), Conn: ls.conn})
+		f.opts.OnStart(Trace{URL: src.remote.FinalURL, Range: formatRange(from, end), Start: time.Now(), Conn: ls.conn, Kept: k != nil})
 	}
 	c.Start.Store(from)
 	c.End.Store(end)
 	c.Pos.Store(from)
-	ctx, w := watch(ctx, f.opts.StallTimeout)
+	var w *watchdog
+	if k != nil {
+		// The probe's request, answered: its watchdog guards the body,
+		// and the lease's end (lost, split, the fetch cancelled) ends it.
+		w = k.w
+		if w.t != nil {
+			w.t.Reset(w.d)
+		}
+		untie := context.AfterFunc(ctx, func() { w.cancel(context.Cause(ctx)) })
+		defer untie()
+	} else {
+		ctx, w = watch(ctx, f.opts.StallTimeout)
+	}
 	defer w.stop()
 	sent := time.Now()
 	var wrote atomic.Int64 // when the request was written (after any dial and handshake)
 	var resp *http.Response
 	var conn net.Conn
-	piped := ln != nil && !f.noPipe.Load()
-	if piped {
+	piped := ln != nil && !f.noPipe.Load() && k == nil
+	if k != nil {
+		resp, conn, fresh = k.resp, k.conn, k.fresh
+		if ln != nil {
+			ln.p.close()
+		}
+		if fresh {
+			f.opts.conn(ls.conn, true, "")
+		}
+		sent = k.sent
+		wrote.Store(k.wrote.UnixNano())
+	} else if piped {
 		resp, conn, err = f.getPiped(ctx, src, ls, from, end, &fresh, &wrote, ln)
 		sentAhead = ln.ahead
 		if errors.Is(err, errRedirected) {
@@ -706,14 +807,18 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 	} else if ln != nil {
 		ln.p.close()
 	}
-	if !piped {
+	if !piped && k == nil {
 		resp, conn, err = f.get(ctx, src, ls.conn, from, end, &fresh, &wrote)
 	}
 	*used = conn
 	if err != nil {
 		return fmt.Errorf("range [%d,%d): %w", from, end, w.cause(err))
 	}
-	ls.Headers(sent, time.Unix(0, wrote.Load()), time.Now())
+	head := time.Now()
+	if k != nil {
+		head = k.head
+	}
+	ls.Headers(sent, time.Unix(0, wrote.Load()), head)
 	pos := from
 	defer func() {
 		if piped {

@@ -434,6 +434,36 @@ func (l *Ledger) Acquire(ctx context.Context, conn int, now time.Time) Grant {
 	return Grant{Lease: ls, Ctx: lctx}
 }
 
+// AcquireFirst grants connection conn the bytes [0, end), which a request
+// already answered asked for (the probe's, Options.FirstRange), if none
+// of them is written, leased or held back: joined from the pieces that
+// tile them, and cut at end. Otherwise it grants nothing, and the answer
+// is not needed.
+func (l *Ledger) AcquireFirst(ctx context.Context, conn int, end int64, now time.Time) Grant {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ensureConnLocked(conn)
+	p := l.head
+	if p == nil || end <= 0 || !l.mergeableLocked(p, now) {
+		return Grant{}
+	}
+	for p.end < end && l.mergeableLocked(p.next, now) {
+		l.mergeNextLocked(p)
+	}
+	if p.end < end {
+		return Grant{}
+	}
+	if end < p.end {
+		l.cutLocked(p, end)
+	}
+	l.unleased -= p.end - p.claimed
+	ls := l.leaseLocked(p, conn, false)
+	lctx, cancel := context.WithCancelCause(ctx)
+	ls.cancel = cancel
+	l.conns[conn].start(ls, now)
+	return Grant{Lease: ls, Ctx: lctx}
+}
+
 // AcquireAhead is Acquire for a connection whose request in flight is
 // about to end, so that its next request can be sent now, on the same
 // connection, and be answered right after (HTTP/1.1 pipelining): the

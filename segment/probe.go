@@ -39,9 +39,10 @@ type Remote struct {
 	// Options.NoPipelining).
 	keepAlive bool
 
-	// kept is the probe's own response when the server answered it with
-	// the whole resource and Options.KeepStream asked to keep it: the
-	// stream reads it instead of asking again.
+	// kept is the probe's own response when Options.KeepStream asked to
+	// keep it: the whole resource (no ranges), which the stream reads
+	// instead of asking again, or its first range (Options.FirstRange),
+	// which Fetch reads as the download's first.
 	kept *atomic.Pointer[keptResponse]
 }
 
@@ -49,6 +50,25 @@ type Remote struct {
 type keptResponse struct {
 	resp *http.Response
 	w    *watchdog
+	// Of a first range: its end (0 for a stream), the connection it
+	// came on and whether the probe dialed it, and when its request was
+	// sent, written and answered (the ledger's latency).
+	end               int64
+	conn              net.Conn
+	fresh             bool
+	sent, wrote, head time.Time
+	// slot, if set, is the Budget slot the response holds: whoever ends
+	// the response gives it back (HoldSlot).
+	slot *Budget
+}
+
+// discard closes the kept response and gives back the slot it holds.
+func (k *keptResponse) discard() {
+	k.resp.Body.Close()
+	k.w.stop()
+	if k.slot != nil {
+		k.slot.Release()
+	}
 }
 
 // take returns the kept response, once, or nil.
@@ -59,13 +79,38 @@ func (r *Remote) take() *keptResponse {
 	return r.kept.Swap(nil)
 }
 
-// Discard closes the response Probe kept for the stream (see
-// Options.KeepStream) if Fetch did not read it. It is safe to call always.
+// Discard closes the response Probe kept (see Options.KeepStream) if
+// Fetch did not read it, and gives back the Budget slot it held
+// (HoldSlot). It is safe to call always.
 func (r *Remote) Discard() {
 	if k := r.take(); k != nil {
-		k.resp.Body.Close()
-		k.w.stop()
+		k.discard()
 	}
+}
+
+// KeptFirst reports whether the probe kept its answer for the first range
+// (Options.FirstRange) and Fetch has not taken it yet.
+func (r *Remote) KeptFirst() bool {
+	if r.kept == nil {
+		return false
+	}
+	k := r.kept.Load()
+	return k != nil && k.end > 0
+}
+
+// HoldSlot hands the response the probe kept (see KeptFirst) one slot of
+// b that the caller holds: Fetch, under the same Budget, reads the response
+// in that slot, and whoever ends the response gives the slot back
+// (Discard, if Fetch does not take it). Without a kept response the slot
+// is given back at once.
+func (r *Remote) HoldSlot(b *Budget) {
+	if r.kept != nil {
+		if k := r.kept.Load(); k != nil {
+			k.slot = b
+			return
+		}
+	}
+	b.Release()
 }
 
 // ifRange returns the validator to send in If-Range, or "" when there is
@@ -183,11 +228,12 @@ func NewClient(o ClientOptions) *http.Client {
 	}
 }
 
-// Probe asks for the first byte of rawURL (a HEAD is often wrong or refused)
-// and describes the resource from the answer. Of opts it uses Header,
-// Retries, Backoff, StallTimeout and Trace: transient failures (a stalled
-// answer among them) are retried, but a host that cannot be reached at all
-// fails at once.
+// Probe asks for the first byte of rawURL (a HEAD is often wrong or refused),
+// or its first Options.FirstRange bytes, and describes the resource from
+// the answer. Of opts it uses Header, Retries, Backoff, StallTimeout,
+// Trace, KeepStream and FirstRange: transient failures (a stalled answer
+// among them) are retried, but a host that cannot be reached at all fails
+// at once.
 func Probe(ctx context.Context, client *http.Client, rawURL string, opts Options) (*Remote, error) {
 	opts.defaults()
 	var r *Remote
@@ -212,11 +258,16 @@ func Probe(ctx context.Context, client *http.Client, rawURL string, opts Options
 func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Options) (r *Remote, err error) {
 	var status int
 	var got int64
-	defer func(start time.Time) {
-		opts.trace(Trace{URL: rawURL, Range: formatRange(0, 1), Status: status, Bytes: got, Start: start, Err: err, Conn: -1, Fresh: true})
-	}(time.Now())
+	span := int64(1) // the bytes asked for
+	if opts.KeepStream && opts.FirstRange > 0 {
+		span = opts.FirstRange
+	}
+	sent := time.Now()
+	kept := false // the response is handed on to the fetch: do not close it
+	defer func() {
+		opts.trace(Trace{URL: rawURL, Range: formatRange(0, span), Status: status, Bytes: got, Start: sent, Err: err, Conn: -1, Fresh: true, Kept: kept})
+	}()
 	ctx, w := watch(ctx, opts.StallTimeout)
-	kept := false // the response is handed on to the stream: do not close it
 	defer func() {
 		if !kept {
 			w.stop()
@@ -226,18 +277,22 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 	if err != nil {
 		return nil, permanentError{err}
 	}
-	req.Header.Set("Range", formatRange(0, 1))
+	req.Header.Set("Range", formatRange(0, span))
 	var wrote atomic.Int64 // when the last request was written, in ns since the epoch
+	var conn net.Conn      // the last request's (GotConn and Do return in order)
+	var fresh bool
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn:      func(ci httptrace.GotConnInfo) { conn, fresh = ci.Conn, !ci.Reused },
 		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(time.Now().UnixNano()) },
 	}))
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("probe: %w", w.cause(err))
 	}
+	head := time.Now()
 	var lat time.Duration
 	if t := wrote.Load(); t > 0 {
-		lat = time.Since(time.Unix(0, t))
+		lat = head.Sub(time.Unix(0, t))
 	}
 	defer func() {
 		if !kept {
@@ -261,9 +316,9 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 		if err != nil {
 			return nil, fmt.Errorf("probe %s: %w", req.URL.Redacted(), err)
 		}
-		if cr.start != 0 || cr.end != 1 {
+		if cr.start != 0 || cr.end < 1 || cr.end > span {
 			return nil, fmt.Errorf("probe %s: %w", req.URL.Redacted(),
-				&RangeError{Asked: "bytes=0-0", Got: resp.Header.Get("Content-Range"), Reason: "wrong range"})
+				&RangeError{Asked: formatRange(0, span), Got: resp.Header.Get("Content-Range"), Reason: "wrong range"})
 		}
 		r.Size = cr.total
 		r.keepAlive = resp.ProtoAtLeast(1, 1) && !resp.Close
@@ -274,6 +329,20 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 			// is known only at the end of the stream.
 			r.Size = -1
 		}
+		if span > 1 && r.Ranges && cr.end == min(span, cr.total) && conn != nil &&
+			(resp.ContentLength < 0 || resp.ContentLength == cr.end) {
+			// The first range, as asked: Fetch reads it on, and its
+			// watchdog waits until then (nothing reads it meanwhile).
+			if w.t != nil {
+				w.t.Stop()
+			}
+			r.kept = new(atomic.Pointer[keptResponse])
+			r.kept.Store(&keptResponse{resp: resp, w: w, end: cr.end, conn: conn, fresh: fresh,
+				sent: sent, wrote: time.Unix(0, wrote.Load()), head: head})
+			kept = true
+			break
+		}
+		// (A longer body is not read away: the connection goes.)
 		got, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		if err != nil {
 			return nil, fmt.Errorf("probe %s: %w", req.URL.Redacted(), w.cause(err))

@@ -33,12 +33,13 @@ func (f *fetcher) stream(ctx context.Context, c *ConnProgress) error {
 func (f *fetcher) streamOnce(ctx context.Context, c *ConnProgress, buf []byte, written *int64) (err error) {
 	var status int
 	var got int64
+	var kept bool
 	from := *written
 	defer func(start time.Time) {
 		got = *written - from
-		f.opts.trace(Trace{URL: f.remote.FinalURL, Status: status, Bytes: got, Start: start, Err: err})
+		f.opts.trace(Trace{URL: f.remote.FinalURL, Status: status, Bytes: got, Start: start, Err: err, Kept: kept})
 	}(time.Now())
-	resp, w, err := f.streamResponse(ctx)
+	resp, w, kept, err := f.streamResponse(ctx)
 	if err != nil {
 		return err
 	}
@@ -153,22 +154,21 @@ func decoder(enc string, r io.Reader) (io.Reader, func(), error) {
 	}
 }
 
-// streamResponse returns the response the probe kept, the first time, or
-// GETs the resource, with the stall watchdog that guards its body.
-func (f *fetcher) streamResponse(ctx context.Context) (*http.Response, *watchdog, error) {
+// streamResponse returns the response the probe kept (kept), the first
+// time, or GETs the resource, with the stall watchdog that guards its body.
+func (f *fetcher) streamResponse(ctx context.Context) (resp *http.Response, w *watchdog, kept bool, err error) {
 	if k := f.remote.take(); k != nil {
-		return k.resp, k.w, nil
+		return k.resp, k.w, true, nil
 	}
-	ctx, w := watch(ctx, f.opts.StallTimeout)
+	ctx, w = watch(ctx, f.opts.StallTimeout)
 	req, err := newRequest(ctx, f.remote.FinalURL, f.opts.Header)
 	if err != nil {
 		w.stop()
-		return nil, nil, permanentError{err}
+		return nil, nil, false, permanentError{err}
 	}
-	resp, err := f.client.Do(req)
-	if err != nil {
+	if resp, err = f.client.Do(req); err != nil {
 		w.stop()
-		return nil, nil, fmt.Errorf("stream: %w", w.cause(err))
+		return nil, nil, false, fmt.Errorf("stream: %w", w.cause(err))
 	}
-	return resp, w, nil
+	return resp, w, false, nil
 }
