@@ -14,11 +14,14 @@
 //
 //  1. Already there: with an expected SHA-256 and an existing Output of
 //     that digest, nothing is downloaded (Result.AlreadyComplete).
-//  2. Probe (package segment): GET "Range: bytes=0-0", following
-//     redirects: the final URL, the size, range support, the validators
-//     (ETag, Last-Modified) that pin the version, the server's name for the
-//     file. A server without ranges is fetched as one stream, the probe's
-//     own response being its start.
+//  2. Probe (package segment): GET the first range (a MiB shared by the
+//     connections, at least 256 KiB; the first byte when resuming),
+//     following redirects: the final URL, the size, range support, the
+//     validators (ETag, Last-Modified) that pin the version, the server's
+//     name for the file. Its answer is kept and read as the download's
+//     first range, so a small file takes one request. A server without
+//     ranges is fetched as one stream, the probe's own response being its
+//     start.
 //  3. Resume or start: OUT.rget (package journal) is opened and compared
 //     with the remote; if the remote is unchanged and the part file is the
 //     recorded size, the recorded ranges and the checkpointed SHA-256

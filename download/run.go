@@ -374,16 +374,23 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	}, nil
 }
 
+// firstRangeMin is the least first range: a single file of 256 KiB, 30 ms
+// away, took 132 ms over 16 connections with 64 KiB in the probe's answer
+// (the rest asked over the others, a round trip later), 96 ms with all of
+// it (curl 89, aria2c 124).
+const firstRangeMin = 256 << 10
+
 // firstRange is the probe's segment.Options.FirstRange for cfg: the share
 // of each connection in the least planned range (segment.MinSplit), which
 // a batch gives all to one connection (in a batch, a file takes one
-// connection per MiB); so a file of at most that size takes one request,
-// and a larger one's first range is no more than its first connection
-// would take of it (a longer one would be split, and its connection
-// lost). None when the output the URL names, or its journal, is there (a
-// complete file is not fetched again, a resumed download has those bytes:
-// the answer would only be cut off); no more than a --segment-size asked
-// for.
+// connection per MiB), but at least firstRangeMin; so a file of at most
+// that size takes one request, and a larger one's first range is about
+// what its first connection would take of it (a longer one would be
+// split, and its connection lost). None when the journal of the output the URL names is there (a
+// resumed download has those bytes: the answer would only be cut off), nor
+// when that output is, unless --force replaces it unchecked (a complete
+// file is not fetched again; without --force, a download does not replace
+// it); no more than a --segment-size asked for.
 func firstRange(cfg config) int64 {
 	out := cfg.Output
 	if out == "" {
@@ -391,15 +398,17 @@ func firstRange(cfg config) int64 {
 	}
 	if cfg.Writer == nil && !cfg.Discard {
 		out = inDir(cfg, out)
-		names := []string{out, out + ".rget"}
+		journal := out + ".rget"
 		if cfg.Decompress && cfg.Output == "" {
 			out = filepath.Join(filepath.Dir(out), decompressedName(filepath.Base(out)))
-			names = []string{out, out + ".z.rget"}
+			journal = out + ".z.rget"
 		}
-		for _, name := range names {
-			if _, err := os.Lstat(name); err == nil {
-				return 0
-			}
+		if _, err := os.Lstat(journal); err == nil {
+			return 0
+		}
+		replaced := cfg.Force && cfg.SHA256 == "" && cfg.Checksums == nil && !cfg.skipExisting
+		if _, err := os.Lstat(out); err == nil && !replaced {
+			return 0
 		}
 	}
 	n := int64(1)
@@ -410,7 +419,7 @@ func firstRange(cfg config) int64 {
 	default:
 		n = int64(max(cfg.Connections, 1))
 	}
-	first := max(segment.MinSplit/n&^(segment.Block-1), segment.Block)
+	first := max(segment.MinSplit/n&^(segment.Block-1), firstRangeMin)
 	if cfg.SegmentSize > 0 {
 		first = min(first, cfg.SegmentSize)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -334,4 +335,45 @@ func (b blockingWriterAt) WriteAt(p []byte, _ int64) (int, error) {
 	b.entered <- struct{}{}
 	<-b.release
 	return len(p), nil
+}
+
+// TestFirstRange: what the probe asks for (segment.Options.FirstRange):
+// each connection's share of a MiB, at least 256 KiB, all of it in a batch;
+// nothing where a journal or an output that is not replaced unchecked is
+// there.
+func TestFirstRange(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, name := range []string{"done.bin", "part.bin.rget"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name string
+		cfg  config
+		want int64
+	}{
+		{"one connection", config{Options: Options{Connections: 1}}, mib},
+		{"three", config{Options: Options{Connections: 3}}, mib / 3 &^ 4095},
+		{"sixteen", config{Options: Options{Connections: 16}}, 256 << 10},
+		{"auto", config{Options: Options{Connections: 64, AutoConnections: true}}, 256 << 10},
+		{"a batch", config{Options: Options{Connections: 16}, budget: segment.NewBudget(16)}, mib},
+		{"a smaller segment", config{Options: Options{Connections: 1, SegmentSize: 128 << 10}}, 128 << 10},
+		{"a journal", config{Options: Options{Connections: 1, Output: "part.bin", Force: true}}, 0},
+		{"the output", config{Options: Options{Connections: 1, Output: "done.bin"}}, 0},
+		{"the output named by the URL", config{Options: Options{Connections: 1}, URL: "http://h/done.bin"}, 0},
+		{"the output replaced", config{Options: Options{Connections: 1, Output: "done.bin", Force: true}}, mib},
+		{"the output checked", config{Options: Options{Connections: 1, Output: "done.bin", Force: true, SHA256: "ab"}}, 0},
+		{"to stdout", config{Options: Options{Connections: 1, Output: "done.bin", Writer: io.Discard}}, mib},
+	} {
+		tc.cfg.Dir = dir
+		if tc.cfg.URL == "" {
+			tc.cfg.URL = "http://h/new.bin"
+		}
+		if got := firstRange(tc.cfg); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
 }

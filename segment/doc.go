@@ -5,7 +5,10 @@
 //
 //  1. Probe: GET with "Range: bytes=0-0", following redirects, learns the final
 //     URL, the size, whether byte ranges are served, and the validators (ETag,
-//     Last-Modified) that pin the version being fetched.
+//     Last-Modified) that pin the version being fetched. With
+//     Options.FirstRange it asks for the first bytes of the file instead,
+//     and Fetch reads that answer as connection 0's first range: a small
+//     file takes one request, and the first range no extra round trip.
 //  2. Plan: Split tiles [0, size) into moderate ranges, the Ledger's pieces.
 //  3. Fetch: a pool of workers (an errgroup bounded to the connection count)
 //     asks the Ledger what to do (Acquire). The Ledger builds a read-only View
