@@ -40,6 +40,11 @@ type FileResult struct {
 func RunAll(ctx context.Context, reqs []Request, opts Options) []FileResult {
 	opts.Output, opts.SHA256, opts.Mirrors = "", "", nil
 	base := withDefaults(config{Options: opts})
+	var urls []string
+	for _, r := range reqs {
+		urls = append(append(urls, r.URL), r.Mirrors...)
+	}
+	defer preloadRoots(base, urls...)()
 	budget := segment.NewBudget(base.Connections)
 	var client *http.Client
 	if proxy, err := proxyFunc(base.Proxy, base.NoProxy); err == nil {

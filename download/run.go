@@ -127,6 +127,7 @@ func Run(ctx context.Context, rawURL string, opts Options) (*Result, error) {
 	if cfg.SHA256 != "" && !isDigest(cfg.SHA256) {
 		return nil, fmt.Errorf("expected SHA-256 %q: not 64 hex digits", opts.SHA256)
 	}
+	defer preloadRoots(cfg, append([]string{rawURL}, cfg.mirrors...)...)()
 	cfg.emit(Event{Kind: EventStart, Message: Redact(rawURL)})
 	res, err := run(ctx, cfg)
 	cfg.emit(Event{Kind: EventDone, Result: res, Err: err})
