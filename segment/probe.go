@@ -337,8 +337,11 @@ func probeOnce(ctx context.Context, client *http.Client, rawURL string, opts *Op
 				w.t.Stop()
 			}
 			r.kept = new(atomic.Pointer[keptResponse])
-			r.kept.Store(&keptResponse{resp: resp, w: w, end: cr.end, conn: conn, fresh: fresh,
-				sent: sent, wrote: time.Unix(0, wrote.Load()), head: head})
+			k := &keptResponse{resp: resp, w: w, end: cr.end, conn: conn, fresh: fresh, sent: sent, wrote: sent, head: head}
+			if t := wrote.Load(); t > 0 {
+				k.wrote = time.Unix(0, t)
+			}
+			r.kept.Store(k)
 			kept = true
 			break
 		}
