@@ -3,6 +3,7 @@ package segment_test
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -265,5 +266,55 @@ func TestFirstRangeCut(t *testing.T) {
 	}
 	if !failed {
 		t.Errorf("no failed trace for the probe's answer: %+v", run.traces)
+	}
+}
+
+// rewriteFirst serves o, but answers a request for [0, asked) as if it had
+// asked for [0, got) (a server that caps a range's length, or one that
+// sends more than asked).
+func rewriteFirst(o *origin.Origin, asked, got int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") == fmt.Sprintf("bytes=0-%d", asked-1) {
+			r.Header.Set("Range", fmt.Sprintf("bytes=0-%d", got-1))
+		}
+		o.ServeHTTP(w, r)
+	})
+}
+
+// TestFirstRangeOtherAnswer: a probe answered with fewer bytes than it
+// asked for keeps nothing, and the download asks for its first bytes as
+// any range's; one answered with more is refused as a wrong range.
+func TestFirstRangeOtherAnswer(t *testing.T) {
+	t.Parallel()
+	o := origin.New(origin.Content{Size: 3<<20 + 1, Seed: 8})
+	srv := httptest.NewServer(rewriteFirst(o, 1<<20, 64<<10))
+	t.Cleanup(srv.Close)
+	// (The ranges are of 512 KiB: the server rewrites only the probe's.)
+	run := fetchFirst(t, srv.URL+"/f", o.Content(), 2, 512<<10, 1<<20, 0, nil, segment.Options{})
+	if run.err != nil {
+		t.Fatalf("fetch: %v", run.err)
+	}
+	if run.sum != o.Content().SHA256() {
+		t.Fatalf("sha256 %x, want %x", run.sum, o.Content().SHA256())
+	}
+	for _, tr := range run.traces {
+		if tr.Kept {
+			t.Errorf("a shorter answer was kept: %+v", tr)
+		}
+	}
+	if n := fromZero(o.Ranges()); n != 2 {
+		t.Errorf("%d requests from offset 0 (%q), want the probe's and the first range's", n, o.Ranges())
+	}
+
+	more := httptest.NewServer(rewriteFirst(o, 1<<20, 2<<20))
+	t.Cleanup(more.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client := segment.NewClient(segment.ClientOptions{Connections: 1})
+	defer client.CloseIdleConnections()
+	_, err := segment.Probe(ctx, client, more.URL+"/f", segment.Options{KeepStream: true, FirstRange: 1 << 20, Retries: -1})
+	var re *segment.RangeError
+	if !errors.As(err, &re) {
+		t.Fatalf("probe answered with 2 MiB for 1: %v, want a RangeError", err)
 	}
 }
