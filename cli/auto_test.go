@@ -35,7 +35,8 @@ func readEvents(t *testing.T, path string) []map[string]any {
 
 // TestEventsStream: the --events stream of a download whose probe is
 // refused once (a retry) and one of whose connections stalls (1 byte/s):
-// the lifecycle in order, every range started and ended on its connection,
+// the lifecycle in order, the probe's answer read on as the first range,
+// every range started and ended on its connection,
 // the retry with its reason and delay, the stalled connection closed with
 // a reason, progress ticks, and the result with its verdict last.
 func TestEventsStream(t *testing.T) {
@@ -58,8 +59,18 @@ func TestEventsStream(t *testing.T) {
 	started := map[string]int{}
 	last := -1.0
 	var retried, closed, ticks bool
+	var keptProbe, keptRange int // the probe's answer, read on as the first range
 	for _, e := range evs {
 		name, _ := e["event"].(string)
+		if e["kept"] == true && name == "probe_request" {
+			keptProbe++
+		}
+		if e["probe"] == true && name == "range" && e["action"] == "done" {
+			keptRange++
+			if e["range"] != "bytes=0-262143" || e["conn"] != 1.0 {
+				t.Errorf("the probe's answer read as %v", e)
+			}
+		}
 		tm, ok := e["t"].(float64)
 		if !ok || tm < last {
 			t.Errorf("event %v: t missing or going back (after %v)", e, last)
@@ -92,6 +103,9 @@ func TestEventsStream(t *testing.T) {
 				}
 			}
 		}
+	}
+	if keptProbe != 1 || keptRange != 1 {
+		t.Errorf("%d probes kept and %d ranges read from one, want 1 and 1 (-c 4: 256 KiB)", keptProbe, keptRange)
 	}
 	if strings.Join(order, ",") != "start,probe,verify,done" {
 		t.Errorf("lifecycle %v, want start, probe, verify, done", order)
