@@ -249,6 +249,11 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		}
 	}
 	cfg.SHA256 = expected(cfg, out, true)
+	if remote.KeptFirst() && outputThere(cfg, out) {
+		// Named by the server, not the URL: resumed or found complete,
+		// the first range is not read (and a batch's slot goes back).
+		remote.Discard()
+	}
 	if len(srcs) > 1 && cfg.SHA256 == "" {
 		cfg.notice("%d sources and no expected SHA-256 (--sha256, --checksums): the mirrors cannot be cross-checked", len(srcs))
 	}
@@ -387,30 +392,19 @@ const firstRangeMin = 256 << 10
 // connection per MiB), but at least firstRangeMin; so a file of at most
 // that size takes one request, and a larger one's first range is about
 // what its first connection would take of it (a longer one would be
-// split, and its connection lost). None when the journal of the output the URL names is there (a
-// resumed download has those bytes: the answer would only be cut off), nor
-// when that output is, unless --force replaces it unchecked (a complete
-// file is not fetched again; without --force, a download does not replace
-// it); no more than a --segment-size asked for.
+// split, and its connection lost). None when the output the URL names is
+// there (outputThere); no more than a --segment-size asked for, nor than
+// the ranges of a stream to a writer (prepareSink).
 func firstRange(cfg config) int64 {
 	out := cfg.Output
 	if out == "" {
 		out = segment.FileName(&segment.Remote{URL: cfg.URL, FinalURL: cfg.URL})
+		if cfg.Decompress {
+			out = decompressedName(out)
+		}
 	}
-	if cfg.Writer == nil && !cfg.Discard {
-		out = inDir(cfg, out)
-		journal := out + ".rget"
-		if cfg.Decompress && cfg.Output == "" {
-			out = filepath.Join(filepath.Dir(out), decompressedName(filepath.Base(out)))
-			journal = out + ".z.rget"
-		}
-		if _, err := os.Lstat(journal); err == nil {
-			return 0
-		}
-		replaced := cfg.Force && cfg.SHA256 == "" && cfg.Checksums == nil && !cfg.skipExisting
-		if _, err := os.Lstat(out); err == nil && !replaced {
-			return 0
-		}
+	if outputThere(cfg, inDir(cfg, out)) {
+		return 0
 	}
 	n := int64(1)
 	switch {
@@ -424,7 +418,34 @@ func firstRange(cfg config) int64 {
 	if cfg.SegmentSize > 0 {
 		first = min(first, cfg.SegmentSize)
 	}
+	if cfg.Writer != nil {
+		win := cfg.Window
+		if win <= 0 {
+			win = defaultWindow
+		}
+		first = min(first, max(max(win, minWindow)/(2*n), segment.MinPiece))
+	}
 	return first
+}
+
+// outputThere reports whether out, cfg's output, or its journal is there:
+// a resumed download has the first bytes, and a complete file is not
+// fetched again (nor, without --force, replaced), so a first range in the
+// probe's answer would only be cut off.
+func outputThere(cfg config, out string) bool {
+	if cfg.Writer != nil || cfg.Discard {
+		return false
+	}
+	journal := out + ".rget"
+	if cfg.Decompress {
+		journal = out + ".z.rget"
+	}
+	if _, err := os.Lstat(journal); err == nil {
+		return true
+	}
+	replaced := cfg.Force && cfg.SHA256 == "" && cfg.Checksums == nil && !cfg.skipExisting
+	_, err := os.Lstat(out)
+	return err == nil && !replaced
 }
 
 // sourceResults is the bytes each source sent, when there were several.

@@ -344,7 +344,7 @@ func (b blockingWriterAt) WriteAt(p []byte, _ int64) (int, error) {
 func TestFirstRange(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	for _, name := range []string{"done.bin", "part.bin.rget"} {
+	for _, name := range []string{"done.bin", "part.bin.rget", "z.bin.z.rget"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -367,6 +367,8 @@ func TestFirstRange(t *testing.T) {
 		{"the output replaced", config{Options: Options{Connections: 1, Output: "done.bin", Force: true}}, mib},
 		{"the output checked", config{Options: Options{Connections: 1, Output: "done.bin", Force: true, SHA256: "ab"}}, 0},
 		{"to stdout", config{Options: Options{Connections: 1, Output: "done.bin", Writer: io.Discard}}, mib},
+		{"to stdout through 256 KiB", config{Options: Options{Connections: 1, Writer: io.Discard, Window: 256 << 10}}, 128 << 10},
+		{"the journal of -z", config{Options: Options{Connections: 1, Output: "z.bin", Decompress: true}}, 0},
 	} {
 		tc.cfg.Dir = dir
 		if tc.cfg.URL == "" {

@@ -816,7 +816,12 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 	}
 	head := time.Now()
 	if k != nil {
-		head = k.head
+		// The probe's latency, as of now: the answer's bytes count
+		// from when they are read, not from when the probe had its
+		// headers (the file was planned and prepared meanwhile).
+		shift := head.Sub(k.head)
+		sent = sent.Add(shift)
+		wrote.Store(wrote.Load() + int64(shift))
 	}
 	ls.Headers(sent, time.Unix(0, wrote.Load()), head)
 	pos := from
@@ -854,14 +859,14 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 	var first time.Time
 	asked := ln == nil || ln.next != nil // the next request is sent
 	for {
-		k, rerr := body.Read(f.opts.readSlice(buf[at+n:]))
-		if k > 0 && n == 0 {
+		nr, rerr := body.Read(f.opts.readSlice(buf[at+n:]))
+		if nr > 0 && n == 0 {
 			first = time.Now()
 		}
-		if werr := f.opts.take(ctx, k); werr != nil {
+		if werr := f.opts.take(ctx, nr); werr != nil {
 			return fmt.Errorf("range [%d,%d): %w", from, end, werr)
 		}
-		n += k
+		n += nr
 		out := n // bytes to write now
 		if n > 0 && at+n < len(buf) && rerr == nil && pos+int64(n) < end {
 			// A flush on time writes whole blocks, the rest waits for
