@@ -103,8 +103,14 @@ func TestFaultPermanentStatus(t *testing.T) {
 		t.Run(fmt.Sprint("range/", code), func(t *testing.T) {
 			t.Parallel()
 			o := origin.New(origin.Content{Size: 3 << 20, Seed: 1})
-			var requests atomic.Int64
-			base := serveHandler(t, failRanges(o, code, func(*http.Request) bool { requests.Add(1); return true }))
+			var requests, probes atomic.Int64
+			fail := failRanges(o, code, func(*http.Request) bool { requests.Add(1); return true })
+			base := serveHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Range") == probeRange {
+					probes.Add(1)
+				}
+				fail.ServeHTTP(w, r)
+			}))
 			out := filepath.Join(t.TempDir(), "out")
 			exit, _, stderr := rget(t, base+"/file", "-o", out, "-q", "-c", "1", "--segment-size", "1MiB", "--retries", "5")
 			if exit != 4 {
@@ -114,6 +120,9 @@ func TestFaultPermanentStatus(t *testing.T) {
 			errorLine(t, stderr, "range [1048576,2097152)", base+"/file", strconv.Itoa(code)+" "+http.StatusText(code))
 			if n := requests.Load(); n != 1 {
 				t.Errorf("%d range requests, want 1: a %d is not retried", n, code)
+			}
+			if n := probes.Load(); n != 1 {
+				t.Errorf("the first MiB asked for %d times, want once: the probe's answer is its range", n)
 			}
 			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("output exists after a failure: %v", err)
