@@ -88,6 +88,17 @@ func fetchFirst(t *testing.T, url string, c origin.Content, conns int, seg, firs
 	return run
 }
 
+// check fails t unless run wrote c whole.
+func (run firstRun) check(t *testing.T, c origin.Content) {
+	t.Helper()
+	if run.err != nil {
+		t.Fatalf("fetch: %v", run.err)
+	}
+	if run.sum != c.SHA256() {
+		t.Fatalf("sha256 %x, want %x", run.sum, c.SHA256())
+	}
+}
+
 // fromZero counts the Range headers an origin served that start at 0.
 func fromZero(ranges []string) int {
 	n := 0
@@ -111,12 +122,7 @@ func TestFirstRange(t *testing.T) {
 				t.Parallel()
 				o, url := serve(t, size)
 				run := fetchFirst(t, url, o.Content(), conns, mib, mib, 0, nil, segment.Options{})
-				if run.err != nil {
-					t.Fatalf("fetch: %v", run.err)
-				}
-				if run.sum != o.Content().SHA256() {
-					t.Fatalf("sha256 %x, want %x", run.sum, o.Content().SHA256())
-				}
+				run.check(t, o.Content())
 				if n := fromZero(o.Ranges()); n != 1 {
 					t.Errorf("%d requests from offset 0 (%q), want the probe's only", n, o.Ranges())
 				}
@@ -151,12 +157,7 @@ func TestFirstRangeResumed(t *testing.T) {
 	t.Parallel()
 	o, url := serve(t, 3<<20)
 	run := fetchFirst(t, url, o.Content(), 2, 1<<20, 1<<20, 512<<10, nil, segment.Options{})
-	if run.err != nil {
-		t.Fatalf("fetch: %v", run.err)
-	}
-	if run.sum != o.Content().SHA256() {
-		t.Fatalf("sha256 %x, want %x", run.sum, o.Content().SHA256())
-	}
+	run.check(t, o.Content())
 	for _, tr := range run.traces {
 		if tr.Kept && tr.Conn >= 0 {
 			t.Errorf("the probe's answer was read as %s over bytes written already", tr.Range)
@@ -175,12 +176,7 @@ func TestFirstRangeBudget(t *testing.T) {
 	o, url := serve(t, 3<<20+5)
 	b := segment.NewBudget(1)
 	run := fetchFirst(t, url, o.Content(), 2, 1<<20, 1<<20, 0, b, segment.Options{})
-	if run.err != nil {
-		t.Fatalf("fetch: %v", run.err)
-	}
-	if run.sum != o.Content().SHA256() {
-		t.Fatalf("sha256 %x, want %x", run.sum, o.Content().SHA256())
-	}
+	run.check(t, o.Content())
 	if n := fromZero(o.Ranges()); n != 1 {
 		t.Errorf("%d requests from offset 0, want the probe's only", n)
 	}
@@ -251,12 +247,7 @@ func TestFirstRangeCut(t *testing.T) {
 	srv := httptest.NewServer(cutProbe(o, 100<<10))
 	t.Cleanup(srv.Close)
 	run := fetchFirst(t, srv.URL+"/f", o.Content(), 2, 1<<20, 1<<20, 0, nil, segment.Options{})
-	if run.err != nil {
-		t.Fatalf("fetch: %v", run.err)
-	}
-	if run.sum != o.Content().SHA256() {
-		t.Fatalf("sha256 %x, want %x", run.sum, o.Content().SHA256())
-	}
+	run.check(t, o.Content())
 	if n := run.prog.Retries.Load(); n < 1 {
 		t.Errorf("%d retries, want the cut first range retried", n)
 	}
@@ -291,12 +282,7 @@ func TestFirstRangeOtherAnswer(t *testing.T) {
 	t.Cleanup(srv.Close)
 	// (The ranges are of 512 KiB: the server rewrites only the probe's.)
 	run := fetchFirst(t, srv.URL+"/f", o.Content(), 2, 512<<10, 1<<20, 0, nil, segment.Options{})
-	if run.err != nil {
-		t.Fatalf("fetch: %v", run.err)
-	}
-	if run.sum != o.Content().SHA256() {
-		t.Fatalf("sha256 %x, want %x", run.sum, o.Content().SHA256())
-	}
+	run.check(t, o.Content())
 	for _, tr := range run.traces {
 		if tr.Kept {
 			t.Errorf("a shorter answer was kept: %+v", tr)
