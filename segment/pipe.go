@@ -48,7 +48,7 @@ type pipe struct {
 // own kind, no cookie jar, no proxy for the URL.
 func pipeTransport(client *http.Client, req *http.Request) *http.Transport {
 	tr, ok := client.Transport.(*http.Transport)
-	if !ok || client.Jar != nil || tr.DialContext == nil || tr.DialTLSContext != nil || tr.DialTLS != nil {
+	if !ok || client.Jar != nil || tr.DialContext == nil || tr.DialTLS != nil {
 		return nil
 	}
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" || req.URL.User != nil {
@@ -130,11 +130,18 @@ func (p *pipe) next() {
 // would: its dialer (connections dialed ahead, receive low-water marks),
 // its TLS settings and handshake timeout.
 func (p *pipe) dial(ctx context.Context, req *http.Request, addr string) error {
-	c, err := p.tr.DialContext(ctx, "tcp", addr)
+	var c net.Conn
+	var err error
+	if req.URL.Scheme == "https" && p.tr.DialTLSContext != nil {
+		// NewClient's: handshaken, maybe ahead (Warmer).
+		c, err = p.tr.DialTLSContext(ctx, "tcp", addr)
+	} else {
+		c, err = p.tr.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return err
 	}
-	if req.URL.Scheme == "https" {
+	if _, done := c.(*tls.Conn); req.URL.Scheme == "https" && !done {
 		cfg := &tls.Config{}
 		if p.tr.TLSClientConfig != nil {
 			cfg = p.tr.TLSClientConfig.Clone()

@@ -177,10 +177,15 @@ func NewClient(o ClientOptions) *http.Client {
 		}
 		return withLowat(conn), nil
 	}
+	tlsConfig := &tls.Config{InsecureSkipVerify: o.Insecure, RootCAs: o.RootCAs}
+	var dialTLS func(ctx context.Context, network, addr string) (net.Conn, error)
 	if w := o.Warm; w != nil {
-		w.mu.Lock()
 		base := dial
-		w.dial, w.proxy = base, proxy
+		hs := func(ctx context.Context, c net.Conn, addr string) (net.Conn, error) {
+			return handshake(ctx, c, addr, tlsConfig, connect)
+		}
+		w.mu.Lock()
+		w.dial, w.proxy, w.handshake = base, proxy, hs
 		w.mu.Unlock()
 		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if network == "tcp" {
@@ -190,8 +195,23 @@ func NewClient(o ClientOptions) *http.Client {
 			}
 			return base(ctx, network, addr)
 		}
+		// HTTPS connections dialed ahead are handshaken ahead too: the
+		// Transport takes them whole (and dials the others the same way).
+		dialTLS = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if network == "tcp" {
+				if c := w.take(tlsKey(addr)); c != nil {
+					return c, nil
+				}
+			}
+			c, err := base(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return hs(ctx, c, addr)
+		}
 	}
 	tr := &http.Transport{
+		DialTLSContext:        dialTLS,
 		Proxy:                 proxy,
 		DialContext:           dial,
 		ReadBufferSize:        readBufferSize,
@@ -206,7 +226,7 @@ func NewClient(o ClientOptions) *http.Client {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
-		TLSClientConfig:     &tls.Config{InsecureSkipVerify: o.Insecure, RootCAs: o.RootCAs},
+		TLSClientConfig:     tlsConfig,
 	}
 	return &http.Client{
 		Transport: tr,
@@ -226,6 +246,32 @@ func NewClient(o ClientOptions) *http.Client {
 			return nil
 		},
 	}
+}
+
+// handshake runs the TLS handshake of an HTTP/1.1 client on c, a connection
+// to addr, with cfg and within timeout, as the Transport would; it closes c
+// on failure.
+func handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	cfg = cfg.Clone()
+	cfg.NextProtos = []string{"http/1.1"}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg.ServerName = host
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // Probe asks for the first byte of rawURL (a HEAD is often wrong or refused),

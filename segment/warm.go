@@ -18,14 +18,17 @@ import (
 // concurrent use; the zero Warmer is not usable: pass NewWarmer() in
 // ClientOptions.Warm.
 type Warmer struct {
-	mu     sync.Mutex
-	ready  map[string][]warmConn
-	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
-	proxy  func(*http.Request) (*url.URL, error)
-	ctx    context.Context
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
-	closed bool
+	mu    sync.Mutex
+	ready map[string][]warmConn
+	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
+	proxy func(*http.Request) (*url.URL, error)
+	// handshake, set by NewClient, makes a connection dialed ahead to an
+	// https server a TLS one, kept under tlsKey(addr).
+	handshake func(ctx context.Context, c net.Conn, addr string) (net.Conn, error)
+	ctx       context.Context
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closed    bool
 }
 
 type warmConn struct {
@@ -66,6 +69,12 @@ func (w *Warmer) Warm(ctx context.Context, rawURL string, n int) {
 	if w.closed || w.dial == nil {
 		return
 	}
+	key, hs := addr, w.handshake
+	if req.URL.Scheme == "https" && hs != nil {
+		key = tlsKey(addr)
+	} else {
+		hs = nil
+	}
 	dctx, cancel := context.WithCancel(w.ctx)
 	stop := context.AfterFunc(ctx, cancel)
 	var dials sync.WaitGroup
@@ -74,10 +83,13 @@ func (w *Warmer) Warm(ctx context.Context, rawURL string, n int) {
 		w.wg.Go(func() {
 			defer dials.Done()
 			c, err := w.dial(dctx, "tcp", addr)
+			if err == nil && hs != nil {
+				c, err = hs(dctx, c, addr)
+			}
 			if err != nil {
 				return
 			}
-			w.put(addr, c)
+			w.put(key, c)
 		})
 	}
 	w.wg.Go(func() {
@@ -90,7 +102,7 @@ func (w *Warmer) Warm(ctx context.Context, rawURL string, n int) {
 		defer t.Stop()
 		select {
 		case <-t.C:
-			w.expire(addr)
+			w.expire(key)
 		case <-w.ctx.Done():
 		}
 	})
@@ -154,6 +166,10 @@ func (w *Warmer) Close() {
 		delete(w.ready, addr)
 	}
 }
+
+// tlsKey is the key of the TLS connections to addr dialed ahead (those of
+// the plain ones is addr).
+func tlsKey(addr string) string { return "tls:" + addr }
 
 // canonicalAddr is the host:port the Transport dials for u.
 func canonicalAddr(u *url.URL) string {

@@ -2,12 +2,15 @@ package segment_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"rget/segment"
@@ -113,5 +116,64 @@ func TestWarmerCloseAndProxy(t *testing.T) {
 	}
 	if o, _ := cc.counts(); o != 2 {
 		t.Errorf("%d connections reached the proxy; want none after the first 2", o)
+	}
+}
+
+// To an https server the connections dialed ahead are handshaken ahead,
+// and the requests take them whole: three requests at once after three
+// warmed connections open no fourth and run no fourth handshake.
+func TestWarmerTLS(t *testing.T) {
+	t.Parallel()
+	cc := &connCounter{}
+	var hellos atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = cc.hook
+	srv.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		hellos.Add(1)
+		return nil, nil
+	}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	w := segment.NewWarmer()
+	defer w.Close()
+	client := segment.NewClient(segment.ClientOptions{Connections: 4, Warm: w, RootCAs: roots})
+	defer client.CloseIdleConnections()
+	w.Warm(context.Background(), srv.URL+"/f", 3)
+	waitFor(t, func() bool { return segment.WarmReady(w) == 3 })
+	if n := hellos.Load(); n != 3 {
+		t.Fatalf("%d handshakes for 3 connections dialed ahead", n)
+	}
+	var wg sync.WaitGroup
+	var resps []*http.Response
+	var mu sync.Mutex
+	for range 3 {
+		wg.Go(func() {
+			resp, err := client.Get(srv.URL + "/f")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			resps = append(resps, resp)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for _, r := range resps {
+		if r.TLS == nil || !r.TLS.HandshakeComplete {
+			t.Errorf("an answer without its TLS state: %+v", r.TLS)
+		}
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	if o, _ := cc.counts(); o != 3 {
+		t.Errorf("the server accepted %d connections; want the 3 dialed ahead", o)
+	}
+	if n := hellos.Load(); n != 3 {
+		t.Errorf("%d handshakes; want the 3 done ahead", n)
 	}
 }
