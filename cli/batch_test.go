@@ -250,7 +250,7 @@ func TestBatchMirrorDies(t *testing.T) {
 
 // TestBatchKillAndRerun: kill -9 in the middle of a batch; the rerun leaves
 // the completed files untouched and resumes the partial ones, fetching
-// again at most 3% of what was on disk.
+// again at most 5% of what was on disk.
 func TestBatchKillAndRerun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test takes several seconds")
@@ -260,7 +260,10 @@ func TestBatchKillAndRerun(t *testing.T) {
 	var gauge origin.Gauge
 	// 16 connections at 2 MiB/s: about 7 s, killed after about 5 s. A
 	// kill loses what arrived since the last cheap checkpoint (100 ms):
-	// about 2-3% of what is on disk after 5 s.
+	// 0.8-2.2% of what is on disk after 5 s when the test runs alone,
+	// 3.1% once under the whole suite's load with -race (the checkpoints
+	// come late). A resume that lost a durable interval (3 s) would fetch
+	// half of it again.
 	sizes := []int64{100 << 10, 1 << 20, 64 << 20, 80 << 20, 96 << 20}
 	files := serveBatch(t, sizes, 2, &gauge, origin.WithRatePerConn(2<<20))
 	list := writeList(t, files)
@@ -316,8 +319,8 @@ func TestBatchKillAndRerun(t *testing.T) {
 	refetched := served() - total
 	t.Logf("served %d bytes before the kill, %d in the rerun, for %d: %d fetched twice (%.2f%% of those before the kill)",
 		before, served()-before, total, refetched, 100*float64(refetched)/float64(before))
-	if float64(refetched) > 0.03*float64(before) {
-		t.Errorf("the rerun fetched again %d bytes, %.2f%% of the %d served before the kill; want at most 3%%",
+	if float64(refetched) > 0.05*float64(before) {
+		t.Errorf("the rerun fetched again %d bytes, %.2f%% of the %d served before the kill; want at most 5%%",
 			refetched, 100*float64(refetched)/float64(before), before)
 	}
 }
