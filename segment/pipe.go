@@ -142,26 +142,9 @@ func (p *pipe) dial(ctx context.Context, req *http.Request, addr string) error {
 		return err
 	}
 	if _, done := c.(*tls.Conn); req.URL.Scheme == "https" && !done {
-		cfg := &tls.Config{}
-		if p.tr.TLSClientConfig != nil {
-			cfg = p.tr.TLSClientConfig.Clone()
-		}
-		cfg.NextProtos = []string{"http/1.1"}
-		if cfg.ServerName == "" {
-			cfg.ServerName = req.URL.Hostname()
-		}
-		hctx := ctx
-		if d := p.tr.TLSHandshakeTimeout; d > 0 {
-			var cancel context.CancelFunc
-			hctx, cancel = context.WithTimeout(ctx, d)
-			defer cancel()
-		}
-		tc := tls.Client(c, cfg)
-		if err := tc.HandshakeContext(hctx); err != nil {
-			c.Close()
+		if c, err = handshake(ctx, c, addr, p.tr.TLSClientConfig, p.tr.TLSHandshakeTimeout); err != nil {
 			return err
 		}
-		c = tc
 	}
 	p.conn, p.addr, p.served = c, addr, 0
 	p.br = bufio.NewReaderSize(c, readBufferSize)

@@ -252,6 +252,9 @@ func NewClient(o ClientOptions) *http.Client {
 // to addr, with cfg and within timeout, as the Transport would; it closes c
 // on failure.
 func handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
 	cfg = cfg.Clone()
 	cfg.NextProtos = []string{"http/1.1"}
 	if cfg.ServerName == "" {

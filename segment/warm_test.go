@@ -51,6 +51,29 @@ func warmServer(t *testing.T) (*httptest.Server, *connCounter) {
 	return srv, cc
 }
 
+// getAtOnce GETs url n times at once and returns the responses, their
+// bodies unread: each holds its connection until the caller reads it.
+func getAtOnce(t *testing.T, client *http.Client, url string, n int) []*http.Response {
+	t.Helper()
+	var wg sync.WaitGroup
+	var resps []*http.Response
+	var mu sync.Mutex
+	for range n {
+		wg.Go(func() {
+			resp, err := client.Get(url)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			resps = append(resps, resp)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return resps
+}
+
 // Connections dialed ahead are the ones the requests use: three requests
 // at once after three warmed connections open no fourth.
 func TestWarmerConnectionsAreUsed(t *testing.T) {
@@ -66,23 +89,7 @@ func TestWarmerConnectionsAreUsed(t *testing.T) {
 	waitFor(t, func() bool { return segment.WarmReady(w) == 3 })
 	// Hold each response open until all three are in flight, so that
 	// none of them reuses another's connection.
-	var wg sync.WaitGroup
-	var resps []*http.Response
-	var mu sync.Mutex
-	for range 3 {
-		wg.Go(func() {
-			resp, err := client.Get(srv.URL + "/f")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			resps = append(resps, resp)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	for _, r := range resps {
+	for _, r := range getAtOnce(t, client, srv.URL+"/f", 3) {
 		io.Copy(io.Discard, r.Body)
 		r.Body.Close()
 	}
@@ -147,23 +154,7 @@ func TestWarmerTLS(t *testing.T) {
 	if n := hellos.Load(); n != 3 {
 		t.Fatalf("%d handshakes for 3 connections dialed ahead", n)
 	}
-	var wg sync.WaitGroup
-	var resps []*http.Response
-	var mu sync.Mutex
-	for range 3 {
-		wg.Go(func() {
-			resp, err := client.Get(srv.URL + "/f")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			resps = append(resps, resp)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	for _, r := range resps {
+	for _, r := range getAtOnce(t, client, srv.URL+"/f", 3) {
 		if r.TLS == nil || !r.TLS.HandshakeComplete {
 			t.Errorf("an answer without its TLS state: %+v", r.TLS)
 		}
