@@ -492,12 +492,11 @@ func (f *fetcher) worker(ctx context.Context, conn int, c *ConnProgress, first G
 // bytes pending and, under a Budget, the response holds a slot of it
 // (HoldSlot); else it closes the response.
 func (f *fetcher) first(ctx context.Context) (Grant, *keptResponse) {
-	k := f.remote.take()
-	if k == nil {
+	if !f.remote.KeptFirst() {
 		return Grant{}, nil
 	}
-	if k.end <= 0 {
-		f.remote.kept.Store(k) // the stream's (not reached: it reads it)
+	k := f.remote.take()
+	if k == nil {
 		return Grant{}, nil
 	}
 	var g Grant
@@ -796,8 +795,6 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 		if fresh {
 			f.opts.conn(ls.conn, true, "")
 		}
-		sent = k.sent
-		wrote.Store(k.wrote.UnixNano())
 	} else if piped {
 		resp, conn, err = f.getPiped(ctx, src, ls, from, end, &fresh, &wrote, ln)
 		sentAhead = ln.ahead
@@ -820,8 +817,8 @@ func (f *fetcher) fetchLease(ctx, wctx context.Context, src *source, ls *Lease, 
 		// from when they are read, not from when the probe had its
 		// headers (the file was planned and prepared meanwhile).
 		shift := head.Sub(k.head)
-		sent = sent.Add(shift)
-		wrote.Store(wrote.Load() + int64(shift))
+		sent = k.sent.Add(shift)
+		wrote.Store(k.wrote.Add(shift).UnixNano())
 	}
 	ls.Headers(sent, time.Unix(0, wrote.Load()), head)
 	pos := from
