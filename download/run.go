@@ -52,6 +52,10 @@ type job struct {
 	syncMu                  sync.Mutex
 	syncing                 bool
 	hashed, flushed, synced int64
+	// wb starts the writeback of a range of f (nil where the system has
+	// no such hint): behind the hash, and ahead of it near the end
+	// (writeTail).
+	wb func(off, n int64)
 
 	j       *journal.Journal // nil when the download cannot resume
 	plan    *segment.Ledger
@@ -673,7 +677,8 @@ func (jb *job) start(r *segment.Remote, rs []segment.Range, canResume bool) erro
 	jb.plan = segment.NewLedger(r.Size, rs, jb.policy)
 	jb.openDirect(r.Size)
 	jb.cursor = merge.NewCursor(jb.readBack())
-	jb.cursor.Flush = jb.flushBehind(jb.plan.Size(), writeback(jb.f))
+	jb.wb = writeback(jb.f)
+	jb.cursor.Flush = jb.flushBehind(jb.plan.Size(), jb.wb)
 	return nil
 }
 
@@ -772,6 +777,71 @@ const (
 	wbStep      = 4 << 20
 )
 
+// writeTail starts, near the end of the fetch, the writeback of the bytes
+// written ahead of the hash, so that the sync before publishing finds
+// little left. Behind the hash (flushBehind) the writeback of the file's
+// last ranges could start only once the last of them was in: the taper
+// makes them finish together, the hash's prefix then jumps over tens of
+// MiB at once, and the final sync wrote them back after the last byte
+// (on /paced/ c16, verify_seconds 0.013-0.049 s, median 0.025, over 6
+// runs; with this 0.007-0.016, median 0.013). Once fewer than tailSpan
+// bytes are left to fetch, at every change of the ledger that completed
+// another wbStep bytes, it starts the writeback of every written span from
+// where the writeback behind the hash got to (tailSpans), until ctx is
+// done.
+func (jb *job) writeTail(ctx context.Context, wb func(off, n int64)) {
+	size := jb.plan.Size()
+	var last int64
+	for {
+		changed := jb.plan.Changed()
+		if done := jb.plan.Done(); done >= size-tailSpan && done >= last+wbStep {
+			last = done
+			jb.syncMu.Lock()
+			from := jb.flushed
+			jb.syncMu.Unlock()
+			for _, sp := range tailSpans(jb.plan.Snapshot(), from) {
+				wb(sp[0], sp[1]-sp[0])
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// tailSpans returns the spans [start, end) of rs written from offset from
+// on, adjacent ones joined. A range still being written gives its bytes
+// but the last tailGuard of them, rounded down to a whole tailGuard: the
+// folio its writer is filling would be written back twice.
+func tailSpans(rs []segment.Range, from int64) [][2]int64 {
+	var out [][2]int64
+	for _, r := range rs {
+		end := r.Start + r.Done
+		if end < r.End {
+			end = (end - tailGuard) &^ (tailGuard - 1)
+		}
+		start := max(r.Start, from)
+		if end <= start {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1][1] == start {
+			out[n-1][1] = end
+			continue
+		}
+		out = append(out, [2]int64{start, end})
+	}
+	return out
+}
+
+// tailSpan and tailGuard: see writeTail and tailSpans. Writes are at most
+// writeChunk (32 KiB), and so are the page-cache folios they fill.
+const (
+	tailSpan  = 64 << 20
+	tailGuard = 64 << 10
+)
+
 // waitSyncs waits for the sync behind the hash in flight, if any.
 func (jb *job) waitSyncs() { jb.syncs.Wait() }
 
@@ -828,7 +898,8 @@ func (jb *job) resume(r *segment.Remote, cfg config) (bool, error) {
 	}
 	jb.useJournal(j)
 	jb.cursor = cursor
-	jb.cursor.Flush = jb.flushBehind(st.Size, writeback(f))
+	jb.wb = writeback(f)
+	jb.cursor.Flush = jb.flushBehind(st.Size, jb.wb)
 	jb.plan = segment.NewLedger(st.Size, toSegment(st.Parts), jb.policy)
 	jb.resumed = st.BytesDone()
 	cfg.notice("resuming %s: %s of %s already on disk", jb.out, FormatSize(jb.resumed), FormatSize(st.Size))
@@ -1158,6 +1229,9 @@ func fetchWithCompanions(ctx context.Context, cfg config, jb *job, prog *segment
 		g.Go(func() error { return jb.sink.drainTo(companions, jb.plan.Size) })
 	}
 	g.Go(func() error { return jb.checkpoints(companions, cfg.Checkpoint) })
+	if jb.wb != nil && jb.dio == nil && jb.sink == nil {
+		g.Go(func() error { jb.writeTail(companions, jb.wb); return nil })
+	}
 	if cfg.OnEvent != nil {
 		g.Go(func() error { ticks(companions, cfg, jb.plan, prog); return nil })
 	}
