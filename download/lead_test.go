@@ -2,8 +2,6 @@ package download
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,14 +18,7 @@ func TestHashLead(t *testing.T) {
 	t.Parallel()
 	const mib = 1 << 20
 	const size = 64 * mib
-	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
+	f := partFile(t, size)
 	lead, step := leadFor(2, 4*mib)
 	if lead != minLead || step != 4*mib {
 		t.Fatalf("leadFor(2, 4 MiB) = %d, %d; want %d, %d", lead, step, minLead, 4*mib)

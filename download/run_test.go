@@ -267,12 +267,7 @@ func TestVerdictPerConnectionCap(t *testing.T) {
 // at a time, which waitSyncs waits for.
 func TestFlushBehind(t *testing.T) {
 	t.Parallel()
-	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	jb := &job{f: f}
+	jb := &job{f: partFile(t, 0)}
 	var wrote atomic.Int64
 	const last = 2*syncEvery + wbStep + 9 // the last sync below
 	size := int64(last + 8<<20 + syncEvery)

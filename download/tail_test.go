@@ -45,14 +45,7 @@ func TestWriteTail(t *testing.T) {
 	t.Parallel()
 	const mib = 1 << 20
 	const size = 32 * mib // all of it within tailSpan of the end
-	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
+	f := partFile(t, size)
 	jb := &job{f: f, plan: segment.NewLedger(size, segment.Split(size, 4*mib), segment.Policy{})}
 	jb.flushed = mib // the writeback behind the hash got this far
 
@@ -134,4 +127,19 @@ func covers(got, want [][2]int64) bool {
 		}
 	}
 	return true
+}
+
+// partFile creates a part file of size bytes in a temporary directory,
+// closed when the test ends.
+func partFile(t *testing.T, size int64) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
