@@ -1,10 +1,12 @@
 package download
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +37,25 @@ func TestTailSpans(t *testing.T) {
 	}
 	if got := tailSpans(rs, 2000*k); len(got) != 0 {
 		t.Fatalf("tailSpans past the end = %v, want none", got)
+	}
+}
+
+// TestSpansLess: what is left of spans once the spans already started are
+// taken out.
+func TestSpansLess(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		spans, minus, want [][2]int64
+	}{
+		{spans: [][2]int64{{0, 10}}, minus: nil, want: [][2]int64{{0, 10}}},
+		{spans: [][2]int64{{0, 10}}, minus: [][2]int64{{0, 10}}, want: nil},
+		{spans: [][2]int64{{0, 10}}, minus: [][2]int64{{2, 4}, {6, 8}}, want: [][2]int64{{0, 2}, {4, 6}, {8, 10}}},
+		{spans: [][2]int64{{5, 20}, {30, 40}}, minus: [][2]int64{{0, 8}, {15, 35}}, want: [][2]int64{{8, 15}, {35, 40}}},
+		{spans: [][2]int64{{0, 4}, {10, 14}}, minus: [][2]int64{{4, 10}, {20, 30}}, want: [][2]int64{{0, 4}, {10, 14}}},
+	} {
+		if got := spansLess(c.spans, c.minus); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("spansLess(%v, %v) = %v, want %v", c.spans, c.minus, got, c.want)
+		}
 	}
 }
 
@@ -107,13 +128,32 @@ func TestWriteTail(t *testing.T) {
 	cancel()
 	select {
 	case <-stopped:
+		for i, a := range calls {
+			for _, b := range calls[i+1:] {
+				if a[0] < b[1] && b[0] < a[1] {
+					t.Fatalf("writeback of %v and %v: started twice for the same bytes", a, b)
+				}
+			}
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("writeTail did not return after its context was cancelled")
 	}
 }
 
-// covers reports whether every span of want lies within one span of got.
+// covers reports whether every span of want lies within the spans of got
+// joined.
 func covers(got, want [][2]int64) bool {
+	got = slices.Clone(got)
+	slices.SortFunc(got, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	var joined [][2]int64
+	for _, g := range got {
+		if n := len(joined); n > 0 && g[0] <= joined[n-1][1] {
+			joined[n-1][1] = max(joined[n-1][1], g[1])
+			continue
+		}
+		joined = append(joined, g)
+	}
+	got = joined
 	for _, w := range want {
 		ok := false
 		for _, g := range got {
