@@ -788,18 +788,27 @@ const (
 // bytes are left to fetch, at every change of the ledger that completed
 // another wbStep bytes, it starts the writeback of the written spans from
 // where the writeback behind the hash got to (tailSpans) that it has not
-// started before (spansLess), until ctx is done.
+// started before (spansLess), unless the hash itself is far behind
+// (hashBehind), until ctx is done.
 func (jb *job) writeTail(ctx context.Context, wb func(off, n int64)) {
 	size := jb.plan.Size()
 	var last int64
 	var started [][2]int64
+	// Until the tail, a look every tailPoll; waiting on every change of
+	// the ledger would wake it, under the ledger's lock, at each of the
+	// 2,600 ranges of 256 connections.
+	t := time.NewTicker(tailPoll)
+	defer t.Stop()
 	for {
-		changed := jb.plan.Changed()
-		if done := jb.plan.Done(); done >= size-tailSpan && done >= last+wbStep {
+		var changed <-chan struct{}
+		if jb.plan.Done() >= size-tailSpan {
+			changed = jb.plan.Changed() // before Done below: no change missed
+		}
+		jb.syncMu.Lock()
+		from, hashed := jb.flushed, jb.hashed
+		jb.syncMu.Unlock()
+		if done := jb.plan.Done(); done >= size-tailSpan && done >= last+wbStep && !hashBehind(jb.plan.Prefix(), hashed) {
 			last = done
-			jb.syncMu.Lock()
-			from := jb.flushed
-			jb.syncMu.Unlock()
 			spans := tailSpans(jb.plan.Snapshot(), from)
 			for _, sp := range spansLess(spans, started) {
 				wb(sp[0], sp[1]-sp[0])
@@ -810,9 +819,18 @@ func (jb *job) writeTail(ctx context.Context, wb func(off, n int64)) {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-t.C:
 		}
 	}
 }
+
+// hashBehind reports whether the hash, at hashed, trails the completed
+// prefix by more than tailSpan: then the cores, not the network, are the
+// limit (256 connections on loopback), the final sync runs beside the long
+// hash of the rest on the core the fetch leaves free, and a writeback
+// started ahead would take its time from the fetch instead (c256: 1.98 ->
+// 2.08 s median over 22 pairs; held back like this, 1.96 -> 1.94 over 8).
+func hashBehind(prefix, hashed int64) bool { return prefix-hashed > tailSpan }
 
 // tailSpans returns the spans [start, end) of rs written from offset from
 // on, adjacent ones joined. A range still being written gives its bytes
@@ -865,6 +883,7 @@ func spansLess(spans, minus [][2]int64) [][2]int64 {
 const (
 	tailSpan  = 64 << 20
 	tailGuard = 64 << 10
+	tailPoll  = 20 * time.Millisecond
 )
 
 // waitSyncs waits for the sync behind the hash in flight, if any.

@@ -59,6 +59,26 @@ func TestSpansLess(t *testing.T) {
 	}
 }
 
+// TestHashBehind: writing back ahead stops while the hash trails the
+// completed prefix by more than tailSpan.
+func TestHashBehind(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		prefix, hashed int64
+		want           bool
+	}{
+		{prefix: 0, hashed: 0, want: false},
+		{prefix: tailSpan, hashed: 0, want: false},
+		{prefix: tailSpan + 1, hashed: 0, want: true},
+		{prefix: 4 * tailSpan, hashed: 3 * tailSpan, want: false},
+		{prefix: 4 * tailSpan, hashed: 2 * tailSpan, want: true},
+	} {
+		if got := hashBehind(c.prefix, c.hashed); got != c.want {
+			t.Errorf("hashBehind(%d, %d) = %v, want %v", c.prefix, c.hashed, got, c.want)
+		}
+	}
+}
+
 // TestWriteTail: near the end of a fetch, the writeback of what is written
 // ahead of the hash starts as ranges complete, before the hash gets there;
 // it stops with its context.
