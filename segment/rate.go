@@ -238,7 +238,8 @@ type View struct {
 	// path without the server's queueing.
 	MinLatency time.Duration
 	// Rate is what the idle connection is expected to move, bytes/s: its
-	// own history, else the mean of the others; -1 unknown.
+	// own (with a request in flight, as that request goes: connState.rate),
+	// else the mean of the others; -1 unknown.
 	Rate float64
 	// Busy is what the connection deciding still has to receive of its
 	// request in flight, when it decides ahead (Ledger.AcquireAhead); 0
@@ -391,7 +392,11 @@ func (l *Ledger) viewLocked(conn int, now time.Time) (View, *piece, []*piece) {
 		active = append(active, p)
 	}
 	v.Rate = -1
-	if c := &l.conns[conn]; c.hist > 0 {
+	// A connection deciding ahead goes by the request it has in flight, as
+	// TotalRate does, not by its history alone (TestViewRateInFlight).
+	if r := rates[conn]; r > 0 {
+		v.Rate = r
+	} else if c := &l.conns[conn]; c.hist > 0 {
 		v.Rate = c.hist
 	} else if n > 0 {
 		v.Rate = sum / float64(n)
