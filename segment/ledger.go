@@ -44,12 +44,14 @@ func (p *piece) complete() bool { return p.done >= p.end }
 // through Write, which never writes past the piece's end nor a byte that a
 // racing lease has written.
 type Lease struct {
-	led    *Ledger
-	p      *piece
-	conn   int
-	from   int64 // where the request starts
-	hedge  bool
-	ahead  bool // its request was sent before the one ahead of it had its answer
+	led   *Ledger
+	p     *piece
+	conn  int
+	from  int64 // where the request starts
+	hedge bool
+	ahead bool // its request was sent before the one ahead of it had its answer
+	// kept: the probe's answer, its body read on by the download (AcquireFirst)
+	kept   bool
 	cancel context.CancelCauseFunc
 	// Guarded by led.mu:
 	pos  int64 // the next offset the response delivers
@@ -458,6 +460,7 @@ func (l *Ledger) AcquireFirst(ctx context.Context, conn int, end int64, now time
 	}
 	l.unleased -= p.end - p.claimed
 	ls := l.leaseLocked(p, conn, false)
+	ls.kept = true
 	lctx, cancel := context.WithCancelCause(ctx)
 	ls.cancel = cancel
 	l.conns[conn].start(ls, now)

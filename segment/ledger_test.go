@@ -456,6 +456,54 @@ func TestViewRateInFlight(t *testing.T) {
 	}
 }
 
+// TestKeptAnswerNoRate: the probe's answer, short and read at memory speed
+// from the socket's buffer, sets no history: the first views see nothing
+// measured (equal shares), not a link of gigabytes a second. A long one, or
+// any later request, is measured as usual.
+func TestKeptAnswerNoRate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t0 := time.Unix(1e9, 0)
+	ms := time.Millisecond
+	led := NewLedger(256<<20, Split(256<<20, 4<<20), Policy{})
+	led.setWorkers(16)
+	a := led.AcquireFirst(ctx, 0, 256<<10, t0).Lease
+	if a == nil {
+		t.Fatal("no lease for the probe's answer")
+	}
+	a.Headers(t0.Add(-30*ms), t0.Add(-30*ms), t0)
+	a.Arrived(256 << 10)
+	a.Release(nil, t0.Add(2*ms), nil) // 256 KiB in 2 ms
+	if h := led.conns[0].hist; h != 0 {
+		t.Fatalf("history %.0f B/s from the probe's short answer, want none", h)
+	}
+	led.mu.Lock()
+	v, _, _ := led.viewLocked(1, t0.Add(3*ms))
+	led.mu.Unlock()
+	if v.Rate > 0 || v.TotalRate > 0 {
+		t.Fatalf("after the probe's answer: rate %.0f, total %.0f B/s; want nothing measured", v.Rate, v.TotalRate)
+	}
+	// The connection's next request is measured.
+	t1 := t0.Add(3 * ms)
+	b := acquire(t, led, 0, t1).Lease
+	b.Headers(t1, t1, t1.Add(30*ms))
+	b.Arrived(4 << 20)
+	b.Release(nil, t1.Add(230*ms), nil) // 4 MiB in 200 ms
+	if h := led.conns[0].hist; h < 15e6 || h > 30e6 {
+		t.Fatalf("history %.0f B/s after 4 MiB in 200 ms, want about 21 MB/s", h)
+	}
+	// A long answer is a measure too.
+	led2 := NewLedger(256<<20, Split(256<<20, 4<<20), Policy{})
+	led2.setWorkers(16)
+	c := led2.AcquireFirst(ctx, 0, 4<<20, t0).Lease
+	c.Headers(t0.Add(-30*ms), t0.Add(-30*ms), t0)
+	c.Arrived(4 << 20)
+	c.Release(nil, t0.Add(200*ms), nil)
+	if h := led2.conns[0].hist; h < 15e6 || h > 30e6 {
+		t.Fatalf("history %.0f B/s after a 4 MiB answer in 200 ms, want about 21 MB/s", h)
+	}
+}
+
 // TestPolicyUntimedConsumer: in the end game, a hash not yet timed is taken
 // at half its speed alone (ConsumePeak), and the first deciders keep a rest
 // for later rounds instead of a 16th of everything each (1 GiB 30 ms away:
