@@ -19,6 +19,22 @@ func acquire(t *testing.T, led *Ledger, conn int, now time.Time) Grant {
 	return g
 }
 
+// ledgerOf returns a ledger of size bytes planned in 4 MiB ranges for
+// workers connections.
+func ledgerOf(size int64, workers int) *Ledger {
+	led := NewLedger(size, Split(size, 4<<20), Policy{})
+	led.setWorkers(workers)
+	return led
+}
+
+// viewOf is the policy's view of connection conn at now.
+func viewOf(led *Ledger, conn int, now time.Time) View {
+	led.mu.Lock()
+	defer led.mu.Unlock()
+	v, _, _ := led.viewLocked(conn, now)
+	return v
+}
+
 // TestLeaseWritesOnlyItsBytes: a lease writes up to its piece's end and no
 // further, whatever its response brings, and a split cuts it short.
 func TestLeaseWritesOnlyItsBytes(t *testing.T) {
@@ -371,8 +387,7 @@ func TestAcquireAhead(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Unix(1e9, 0)
 	ms := time.Millisecond
-	led := NewLedger(64<<20, Split(64<<20, 4<<20), Policy{})
-	led.setWorkers(2)
+	led := ledgerOf(64<<20, 2)
 	a := acquire(t, led, 0, t0).Lease
 	if g := led.AcquireAhead(ctx, 1, t0); g.Lease != nil {
 		t.Fatalf("an idle connection took [%d,%d) ahead", g.Lease.From(), g.Lease.End())
@@ -426,8 +441,7 @@ func TestViewRateInFlight(t *testing.T) {
 	t.Parallel()
 	t0 := time.Unix(1e9, 0)
 	ms := time.Millisecond
-	led := NewLedger(256<<20, Split(256<<20, 4<<20), Policy{})
-	led.setWorkers(2)
+	led := ledgerOf(256<<20, 2)
 	a := acquire(t, led, 0, t0).Lease
 	a.Headers(t0, t0, t0.Add(1*ms))
 	a.Arrived(4 << 20)
@@ -440,17 +454,13 @@ func TestViewRateInFlight(t *testing.T) {
 	b.Headers(t1, t1, t1.Add(30*ms))
 	b.Arrived(8 << 20) // 8 MiB in 400 ms: 21 MB/s
 	now := t1.Add(430 * ms)
-	led.mu.Lock()
-	v, _, _ := led.viewLocked(0, now)
-	led.mu.Unlock()
+	v := viewOf(led, 0, now)
 	if v.Rate <= 0 || v.Rate > 2*21e6 {
 		t.Fatalf("deciding with 8 MiB in 400 ms in flight: rate %.0f B/s, want about 21 MB/s", v.Rate)
 	}
 	// Idle again, its history is the last request's.
 	b.Release(nil, now, nil)
-	led.mu.Lock()
-	v, _, _ = led.viewLocked(0, now)
-	led.mu.Unlock()
+	v = viewOf(led, 0, now)
 	if v.Rate <= 0 || v.Rate > 2*21e6 {
 		t.Fatalf("idle after it: rate %.0f B/s, want about 21 MB/s", v.Rate)
 	}
@@ -465,8 +475,7 @@ func TestKeptAnswerNoRate(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Unix(1e9, 0)
 	ms := time.Millisecond
-	led := NewLedger(256<<20, Split(256<<20, 4<<20), Policy{})
-	led.setWorkers(16)
+	led := ledgerOf(256<<20, 16)
 	a := led.AcquireFirst(ctx, 0, 256<<10, t0).Lease
 	if a == nil {
 		t.Fatal("no lease for the probe's answer")
@@ -477,9 +486,7 @@ func TestKeptAnswerNoRate(t *testing.T) {
 	if h := led.conns[0].hist; h != 0 {
 		t.Fatalf("history %.0f B/s from the probe's short answer, want none", h)
 	}
-	led.mu.Lock()
-	v, _, _ := led.viewLocked(1, t0.Add(3*ms))
-	led.mu.Unlock()
+	v := viewOf(led, 1, t0.Add(3*ms))
 	if v.Rate > 0 || v.TotalRate > 0 {
 		t.Fatalf("after the probe's answer: rate %.0f, total %.0f B/s; want nothing measured", v.Rate, v.TotalRate)
 	}
@@ -493,8 +500,7 @@ func TestKeptAnswerNoRate(t *testing.T) {
 		t.Fatalf("history %.0f B/s after 4 MiB in 200 ms, want about 21 MB/s", h)
 	}
 	// A long answer is a measure too.
-	led2 := NewLedger(256<<20, Split(256<<20, 4<<20), Policy{})
-	led2.setWorkers(16)
+	led2 := ledgerOf(256<<20, 16)
 	c := led2.AcquireFirst(ctx, 0, 4<<20, t0).Lease
 	c.Headers(t0.Add(-30*ms), t0.Add(-30*ms), t0)
 	c.Arrived(4 << 20)
